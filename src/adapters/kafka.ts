@@ -1,0 +1,460 @@
+/**
+ * The Kafka side of the engine (kafkajs): one producer that drains the outbox in order, one
+ * consumer for the command topic, and a connection that retries with capped exponential
+ * backoff and jitter, saying once that Kafka is unreachable and once that it is back.
+ *
+ * @module
+ */
+import process from "node:process";
+import {
+  type Admin,
+  type Consumer,
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  logLevel,
+  type Producer,
+} from "kafkajs";
+import type { Clock, EventPublisher, OutboundEvent } from "../ports.ts";
+import type { Logger } from "./logging.ts";
+import { MemoryOutbox, type Outbox, type StoredEvent } from "./outbox.ts";
+
+/** How to reach and use Kafka. */
+export interface KafkaSettings {
+  /** `host:port` of one or more brokers. */
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  /** Consumer group for commands, stable across restarts (`engine_group_<cp_id>`). */
+  readonly groupId: string;
+  readonly cpEventsTopic: string;
+  readonly centralEventsTopic: string;
+  /** TLS and SASL, passed to kafkajs as they are. */
+  readonly ssl?: KafkaConfig["ssl"];
+  readonly sasl?: KafkaConfig["sasl"];
+  /** Events sent per second while a backlog drains (default 100). */
+  readonly drainRatePerSecond?: number;
+  /** Events older than this when finally sent get a fresh timestamp (default 30 s). */
+  readonly restampAfterMs?: number;
+  /** Longest wait between two connection attempts (default 30 s). */
+  readonly maxBackoffMs?: number;
+}
+
+/** What the adapter needs besides its settings. */
+export interface KafkaDependencies {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Where events wait; in memory unless a durable one is given. */
+  readonly outbox?: Outbox;
+  /** [0, 1) for the backoff jitter. */
+  readonly random?: () => number;
+}
+
+/** Receives the raw value of each command message. Must not throw (errors are caught). */
+export type CommandHandler = (value: Uint8Array | null) => void;
+
+const INITIAL_BACKOFF_MS = 250;
+const BATCH_SIZE = 100;
+const CONNECT_TIMEOUT_MS = 3_000;
+
+silenceKafkajsNegativeTimeoutWarning();
+
+/**
+ * kafkajs 2.2.4 schedules a timer with a negative delay when it is not throttled, which
+ * newer runtimes report as a `TimeoutNegativeWarning` on stderr. The timer behaves as a zero
+ * delay, so the warning is noise; this drops exactly that warning and nothing else.
+ */
+function silenceKafkajsNegativeTimeoutWarning(): void {
+  const original = process.emitWarning.bind(process);
+  const filtered = (warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === "string"
+      ? rest[0]
+      : (rest[0] as { type?: string } | undefined)?.type;
+    const name = warning instanceof Error ? warning.name : type;
+    if (name === "TimeoutNegativeWarning") return;
+    (original as (...args: unknown[]) => void)(warning, ...rest);
+  };
+  process.emitWarning = filtered as typeof process.emitWarning;
+}
+
+/** Splits `"a:9092,b:9093"` into broker addresses (validation is the config's job). */
+export function parseBrokers(list: string): string[] {
+  return list.split(",").map((broker) => broker.trim()).filter((broker) => broker !== "");
+}
+
+/** The connection to Kafka: publisher of events and consumer of commands. */
+export class KafkaBus implements EventPublisher {
+  readonly #settings: KafkaSettings;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #outbox: Outbox;
+  readonly #random: () => number;
+  readonly #kafka: Kafka;
+  readonly #producer: Producer;
+  #consumer: Consumer | null = null;
+  #commandHandler: CommandHandler | null = null;
+  #connected = false;
+  #everConnected = false;
+  #unreachableSaid = false;
+  #connecting: Promise<boolean> | null = null;
+  #attempt = 0;
+  #draining = false;
+  #closed = false;
+  #flushWaiters: (() => void)[] = [];
+  #connectedListeners: (() => void)[] = [];
+  #consumingListeners: (() => void)[] = [];
+  #wake: (() => void) | null = null;
+  readonly #sleepers = new Set<() => void>();
+  #backlogMode = false;
+
+  constructor(settings: KafkaSettings, deps: KafkaDependencies) {
+    this.#settings = settings;
+    this.#log = deps.logger;
+    this.#clock = deps.clock;
+    this.#outbox = deps.outbox ?? new MemoryOutbox();
+    this.#random = deps.random ?? Math.random;
+    const kafkaLog = deps.logger.getChild("kafkajs");
+    this.#kafka = new Kafka({
+      clientId: settings.clientId,
+      brokers: [...settings.brokers],
+      ...(settings.ssl === undefined ? {} : { ssl: settings.ssl }),
+      ...(settings.sasl === undefined ? {} : { sasl: settings.sasl }),
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      // Our own loop retries with backoff and says what happens; kafkajs should fail fast.
+      retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2_000 },
+      logLevel: logLevel.INFO,
+      logCreator: () => (entry: LogEntry) => {
+        // kafkajs reports every retriable hiccup as ERROR; the adapter logs what matters.
+        kafkaLog.debug("{namespace}: {message}", {
+          namespace: entry.namespace,
+          message: entry.log.message,
+          error: entry.log["error"],
+        });
+      },
+    });
+    this.#producer = this.#kafka.producer({ allowAutoTopicCreation: true });
+  }
+
+  /** Whether the last attempt to talk to Kafka succeeded. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** How many events wait to be delivered. */
+  get backlog(): number {
+    return this.#outbox.size();
+  }
+
+  /** Calls `listener` every time the connection (re)opens. */
+  onConnected(listener: () => void): void {
+    this.#connectedListeners.push(listener);
+    if (this.#connected) listener();
+  }
+
+  /**
+   * Calls `listener` every time the command consumer has joined its group and completed a
+   * fetch: from then on no command sent to this charging point can be missed.
+   */
+  onConsuming(listener: () => void): void {
+    this.#consumingListeners.push(listener);
+  }
+
+  /** Starts connecting in the background (retrying until closed). */
+  start(): void {
+    void this.#ensureConnected();
+    void this.#drain();
+  }
+
+  /** Stores the event and delivers it as soon as Kafka takes it. Never throws. */
+  publish(event: OutboundEvent): void {
+    this.#outbox.append(event);
+    this.#wake?.();
+    void this.#drain();
+  }
+
+  /** Resolves true once the outbox is empty, false if `deadlineMs` passes first. */
+  async flush(deadlineMs: number): Promise<boolean> {
+    if (this.#outbox.size() === 0) return true;
+    let timer: unknown = null;
+    const emptied = new Promise<boolean>((resolve) => this.#flushWaiters.push(() => resolve(true)));
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = this.#clock.setTimeout(() => resolve(false), deadlineMs);
+    });
+    const result = await Promise.race([emptied, timedOut]);
+    this.#clock.clearTimeout(timer);
+    return result;
+  }
+
+  /**
+   * Starts consuming the command topic with the engine's consumer group, from the committed
+   * offset (new groups start at the end: old commands are not replayed).
+   */
+  async consumeCommands(handler: CommandHandler): Promise<void> {
+    this.#commandHandler = handler;
+    if (this.#connected) await this.#startConsumer();
+  }
+
+  /** Stops consuming, delivers nothing more, and disconnects. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    for (const stopSleeping of [...this.#sleepers]) stopSleeping();
+    const consumer = this.#consumer;
+    this.#consumer = null;
+    await Promise.allSettled([consumer?.disconnect(), this.#producer.disconnect()]);
+    this.#outbox.close();
+  }
+
+  async #ensureConnected(): Promise<boolean> {
+    if (this.#connected) return true;
+    this.#connecting ??= this.#connectLoop().finally(() => {
+      this.#connecting = null;
+    });
+    return await this.#connecting;
+  }
+
+  async #connectLoop(): Promise<boolean> {
+    while (!this.#closed) {
+      if (this.#attempt === 0) {
+        this.#log.info("Connecting to Kafka at {brokers}", {
+          brokers: this.#settings.brokers.join(","),
+        });
+      }
+      try {
+        await this.#producer.connect();
+        await this.#ensureTopics();
+        this.#onConnected();
+        return true;
+      } catch (error) {
+        this.#onUnreachable(error);
+        await this.#sleep(this.#backoff());
+      }
+    }
+    return false;
+  }
+
+  #onConnected(): void {
+    const wasBack = this.#everConnected;
+    this.#connected = true;
+    this.#everConnected = true;
+    this.#attempt = 0;
+    if (this.#unreachableSaid || wasBack) {
+      this.#log.info("Kafka is reachable again at {brokers} ({backlog} events to deliver)", {
+        brokers: this.#settings.brokers.join(","),
+        backlog: this.#outbox.size(),
+      });
+      this.#backlogMode = this.#outbox.size() > 0;
+    } else {
+      this.#log.info("Kafka connected");
+    }
+    this.#unreachableSaid = false;
+    if (this.#commandHandler !== null && this.#consumer === null) {
+      this.#startConsumer().catch((error) => {
+        this.#log.error("Cannot consume commands from {topic}: {error}", {
+          topic: this.#settings.centralEventsTopic,
+          error: describeError(error),
+        });
+      });
+    }
+    for (const listener of this.#connectedListeners) listener();
+  }
+
+  #onUnreachable(error: unknown): void {
+    this.#connected = false;
+    this.#attempt++;
+    if (!this.#unreachableSaid) {
+      this.#unreachableSaid = true;
+      this.#log.warn(
+        "Kafka is unreachable at {brokers}: {cause}. Retrying in the background; events are kept until it is back",
+        { brokers: this.#settings.brokers.join(","), cause: describeError(error) },
+      );
+    } else {
+      this.#log.debug("Kafka still unreachable (attempt {attempt}): {cause}", {
+        attempt: this.#attempt,
+        cause: describeError(error),
+      });
+    }
+  }
+
+  #backoff(): number {
+    const cap = this.#settings.maxBackoffMs ?? 30_000;
+    const exponential = Math.min(cap, INITIAL_BACKOFF_MS * 2 ** Math.min(this.#attempt, 16));
+    // "Equal jitter": half fixed, half random, so engines restarted together spread out.
+    return exponential / 2 + this.#random() * (exponential / 2);
+  }
+
+  /** Creates the two topics when the broker does not auto-create them. */
+  async #ensureTopics(): Promise<void> {
+    const admin: Admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      const wanted = [this.#settings.cpEventsTopic, this.#settings.centralEventsTopic];
+      const existing = new Set(await admin.listTopics());
+      const missing = wanted.filter((topic) => !existing.has(topic));
+      if (missing.length === 0) return;
+      try {
+        await admin.createTopics({
+          topics: missing.map((topic) => ({ topic })),
+          waitForLeaders: true,
+        });
+        this.#log.info("Created the topics {topics}", { topics: missing.join(", ") });
+      } catch (error) {
+        const again = new Set(await admin.listTopics());
+        if (missing.every((topic) => again.has(topic))) return;
+        throw new Error(
+          `The topics ${missing.join(", ")} do not exist and cannot be created (${
+            describeError(error)
+          }); create them on the broker or allow this client to create topics`,
+        );
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async #startConsumer(): Promise<void> {
+    if (this.#consumer !== null || this.#commandHandler === null) return;
+    const handler = this.#commandHandler;
+    const consumer = this.#kafka.consumer({
+      groupId: this.#settings.groupId,
+      // Commands, not throughput: answer a fetch as soon as one message is there.
+      maxWaitTimeInMs: 100,
+      minBytes: 1,
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      this.#log.warn("The command consumer stopped: {error}{restarting}", {
+        error: describeError(error),
+        restarting: restart ? " (kafkajs restarts it)" : " (restarting it once Kafka is back)",
+      });
+      if (!restart && this.#consumer === consumer) {
+        this.#consumer = null;
+        this.#connected = false;
+        void consumer.disconnect().catch(() => {});
+        void this.#ensureConnected();
+      }
+    });
+    const removeFetchListener = consumer.on(consumer.events.FETCH, () => {
+      removeFetchListener();
+      this.#log.info("Listening for commands on {topic} (group {group})", {
+        topic: this.#settings.centralEventsTopic,
+        group: this.#settings.groupId,
+      });
+      for (const listener of this.#consumingListeners) listener();
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.#settings.centralEventsTopic, fromBeginning: false });
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        try {
+          handler(message.value);
+        } catch (error) {
+          this.#log.error("A command handler failed: {error}", { error: describeError(error) });
+        }
+        return Promise.resolve();
+      },
+    });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (!this.#closed) {
+        const batch = this.#outbox.peek(this.#backlogMode ? this.#drainBatchSize() : BATCH_SIZE);
+        if (batch.length === 0) {
+          this.#backlogMode = false;
+          this.#releaseFlushWaiters();
+          await this.#waitForWork();
+          continue;
+        }
+        if (!(await this.#ensureConnected())) break;
+        const started = this.#clock.now();
+        try {
+          await this.#send(batch);
+          this.#outbox.remove(batch.map((stored) => stored.seq));
+        } catch (error) {
+          this.#onUnreachable(error);
+          await this.#sleep(this.#backoff());
+          continue;
+        }
+        if (this.#backlogMode) {
+          const minimum = (batch.length / (this.#settings.drainRatePerSecond ?? 100)) * 1000;
+          const spent = this.#clock.now() - started;
+          if (spent < minimum) await this.#sleep(minimum - spent);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #drainBatchSize(): number {
+    return Math.max(
+      1,
+      Math.min(BATCH_SIZE, Math.floor((this.#settings.drainRatePerSecond ?? 100) / 10)),
+    );
+  }
+
+  async #send(batch: StoredEvent[]): Promise<void> {
+    const now = this.#clock.now();
+    const restampAfter = this.#settings.restampAfterMs ?? 30_000;
+    const byTopic = new Map<string, { key: string; value: string }[]>();
+    for (const stored of batch) {
+      let event = stored.event;
+      if (now - event.value.timestamp * 1000 > restampAfter) {
+        event = { ...event, value: { ...event.value, timestamp: now / 1000 } };
+        this.#outbox.replace(stored.seq, event);
+      }
+      const messages = byTopic.get(event.topic) ?? [];
+      messages.push({ key: event.key, value: JSON.stringify(event.value) });
+      byTopic.set(event.topic, messages);
+    }
+    await this.#producer.sendBatch({
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      acks: -1,
+    });
+  }
+
+  #waitForWork(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        this.#wake = null;
+        resolve();
+      };
+    });
+  }
+
+  #releaseFlushWaiters(): void {
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Waits `ms`; close() cuts every wait short. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#clock.clearTimeout(timer);
+        this.#sleepers.delete(done);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(done, ms);
+      this.#sleepers.add(done);
+    });
+  }
+}
+
+/** The useful part of a kafkajs error: its message and, when there is one, its cause. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = (error as { cause?: unknown }).cause;
+  const causeText = cause instanceof Error && cause.message !== error.message
+    ? ` (${cause.message})`
+    : "";
+  return `${error.message}${causeText}`;
+}

@@ -1,0 +1,440 @@
+/**
+ * The application service of one charging point: it owns the state, applies commands through
+ * the pure state machine, and carries out the effects (events, meter, status coalescing).
+ *
+ * An engine is a plain object: create as many as you like in one process. Time, randomness,
+ * ids, the event bus and the meter are passed in.
+ *
+ * @module
+ */
+import {
+  type ChargePointSettings,
+  type ChargePointState,
+  type Command,
+  DEFAULT_SETTINGS,
+  type Effect,
+  healthAnswer,
+  initialState,
+  type Session,
+  type Status,
+  transition,
+} from "./domain/charge_point.ts";
+import { costOf, drawProfile, type MeterReading, roundEnergy } from "./domain/session.ts";
+import { decodeCommand, type DecodedCommand } from "./protocol/commands.ts";
+import {
+  completedEvent,
+  type EventPayload,
+  progressEvent,
+  registrationEvent,
+  statusChangeEvent,
+} from "./protocol/events.ts";
+import type { ChargingMeter, Clock, EventPublisher } from "./ports.ts";
+import { type StatusChange, StatusCoalescer } from "./status_coalescer.ts";
+import type { Logger } from "./adapters/logging.ts";
+
+/** What a charging point is and how it behaves. */
+export interface EngineOptions {
+  readonly cpId: string;
+  readonly location: string;
+  readonly maxPowerKw: number;
+  readonly tariffEurPerKwh: number;
+  /** Real milliseconds between two `charging_progress` messages of a session. */
+  readonly progressIntervalMs: number;
+  /** Simulated seconds per real second (durations on the wire are simulated). */
+  readonly timeScale: number;
+  /** Topic the events go to. */
+  readonly cpEventsTopic: string;
+  /** Commands older than this are skipped (default 30 s). */
+  readonly commandMaxAgeMs?: number;
+  /** Minimum time between two status changes (default 2 s, Central's rule). */
+  readonly statusWindowMs?: number;
+  readonly settings?: Partial<ChargePointSettings>;
+}
+
+/** What the engine needs from the world. */
+export interface EngineDependencies {
+  readonly clock: Clock;
+  /** Numbers in [0, 1); seeded for reproducible power draws. */
+  readonly random: () => number;
+  /** A fresh UUID v4 per call. */
+  readonly newId: () => string;
+  readonly publisher: EventPublisher;
+  readonly meter: ChargingMeter;
+  readonly logger: Logger;
+}
+
+/** Where a command came from, for the logs. */
+export type CommandSource = "kafka" | "console" | "engine";
+
+/** The figures of the session in progress. */
+export interface SessionView {
+  readonly id: string;
+  readonly username: string;
+  readonly userId: number | string | null;
+  readonly supplying: boolean;
+  readonly energyKwh: number;
+  readonly costEur: number;
+  readonly powerKw: number;
+  /** Simulated seconds since the session was authorized. */
+  readonly elapsedSeconds: number;
+}
+
+/** What an operator sees of the engine at one moment. */
+export interface EngineSnapshot {
+  readonly cpId: string;
+  readonly location: string;
+  readonly maxPowerKw: number;
+  readonly tariffEurPerKwh: number;
+  readonly status: Status;
+  readonly health: "OK" | "KO";
+  readonly vehiclePluggedIn: boolean;
+  readonly lastProbeAt: number | null;
+  readonly monitorLost: boolean;
+  readonly session: SessionView | null;
+}
+
+interface SessionTrack {
+  readonly session: Session;
+  lastReading: MeterReading | null;
+  lastProgressAt: number | null;
+  publishedEnergyKwh: number;
+}
+
+const DEFAULT_COMMAND_MAX_AGE_MS = 30_000;
+const DEFAULT_STATUS_WINDOW_MS = 2_000;
+const TICK_MS = 1_000;
+const REMEMBERED_COMMAND_IDS = 1_000;
+
+/** One charging point. */
+export class Engine {
+  readonly #options: EngineOptions;
+  readonly #settings: ChargePointSettings;
+  readonly #deps: EngineDependencies;
+  readonly #log: Logger;
+  readonly #statuses: StatusCoalescer;
+  readonly #listeners = new Set<() => void>();
+  readonly #seenCommandIds = new Set<string>();
+  #state: ChargePointState = initialState();
+  #track: SessionTrack | null = null;
+  #work: Promise<void> = Promise.resolve();
+  #ticker: unknown = null;
+
+  constructor(options: EngineOptions, deps: EngineDependencies) {
+    this.#options = options;
+    this.#settings = { ...DEFAULT_SETTINGS, ...options.settings };
+    this.#deps = deps;
+    this.#log = deps.logger.with({ cp_id: options.cpId });
+    this.#statuses = new StatusCoalescer(
+      deps.clock,
+      options.statusWindowMs ?? DEFAULT_STATUS_WINDOW_MS,
+      (change) => this.#publishStatus(change),
+    );
+  }
+
+  /** The charging point's id. */
+  get cpId(): string {
+    return this.#options.cpId;
+  }
+
+  /** The current state (read-only). */
+  get state(): ChargePointState {
+    return this.#state;
+  }
+
+  /** Start-up step 2: publishes `CP_REGISTRATION` (never while charging). */
+  register(): void {
+    if (this.#state.session !== null) {
+      this.#log.warn("Not re-registering: a session is in progress");
+      return;
+    }
+    this.#log.info("Auto-registering with Central");
+    this.#publish(registrationEvent(this.#context(), {
+      location: this.#options.location,
+      maxPowerKw: this.#options.maxPowerKw,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+    }));
+  }
+
+  /** Start-up step 4: `offline -> available`, and the periodic checks start. */
+  markReady(): void {
+    if (this.#state.ready) return;
+    this.apply({ type: "ready" }, "engine");
+    if (this.#ticker === null) {
+      this.#ticker = this.#deps.clock.setInterval(
+        () => this.apply({ type: "tick" }, "engine"),
+        TICK_MS,
+      );
+    }
+    this.#log.info("Ready");
+  }
+
+  /** Decodes and applies one raw `central-events` message; never throws. */
+  receive(raw: string | Uint8Array | null): void {
+    const decoded = decodeCommand(raw, {
+      cpId: this.#options.cpId,
+      now: this.#deps.clock.now(),
+      maxAgeMs: this.#options.commandMaxAgeMs ?? DEFAULT_COMMAND_MAX_AGE_MS,
+    });
+    switch (decoded.kind) {
+      case "rejected":
+        this.#log.warn("Rejected a message on the command topic: {reason}", {
+          reason: decoded.reason,
+        });
+        return;
+      case "ignored":
+        this.#log.debug("Ignored {name}: {reason}", { name: decoded.name, reason: decoded.reason });
+        return;
+      case "command":
+        if (decoded.messageId !== null) {
+          if (this.#seenCommandIds.has(decoded.messageId)) {
+            this.#log.info("Ignored {name}: message {message_id} was already applied", {
+              name: decoded.name,
+              message_id: decoded.messageId,
+            });
+            return;
+          }
+          this.#rememberCommandId(decoded.messageId);
+        }
+        this.#log.info("Command received: {name}", { name: decoded.name });
+        this.apply(decoded.command, "kafka");
+    }
+  }
+
+  /** Applies a command from any source (Kafka, the console, the engine itself). */
+  apply(command: Command | DecodedCommand, source: CommandSource): void {
+    const full: Command = command.type === "charging_started" && !("sessionId" in command)
+      ? {
+        ...command,
+        origin: source === "console" ? "local" : "central",
+        sessionId: this.#deps.newId(),
+      }
+      : command as Command;
+    const result = transition(this.#state, full, this.#deps.clock.now(), this.#settings);
+    const changed = result.state !== this.#state;
+    this.#state = result.state;
+    if (result.effects.length > 0) this.#run(result.effects);
+    if (changed || result.effects.length > 0) this.#notify();
+  }
+
+  /** A Monitor probed the health port. */
+  probe(): void {
+    this.apply({ type: "monitor_probe" }, "engine");
+  }
+
+  /** What the health port answers now. */
+  healthAnswer(): "OK" | "KO" {
+    return healthAnswer(this.#state);
+  }
+
+  /** The engine as an operator sees it. */
+  snapshot(): EngineSnapshot {
+    const state = this.#state;
+    const track = this.#track;
+    let session: SessionView | null = null;
+    if (track !== null && state.session !== null && track.session.id === state.session.id) {
+      const energy = track.lastReading?.energyKwh ?? 0;
+      session = {
+        id: track.session.id,
+        username: track.session.driver.username,
+        userId: track.session.driver.userId,
+        supplying: state.session.supplying,
+        energyKwh: roundEnergy(energy),
+        costEur: costOf(energy, this.#options.tariffEurPerKwh),
+        powerKw: track.lastReading?.powerKw ?? 0,
+        elapsedSeconds: this.#simulatedSecondsSince(track.session.authorizedAt),
+      };
+    }
+    return {
+      cpId: this.#options.cpId,
+      location: this.#options.location,
+      maxPowerKw: this.#options.maxPowerKw,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+      status: state.status,
+      health: healthAnswer(state),
+      vehiclePluggedIn: state.vehiclePluggedIn,
+      lastProbeAt: state.lastProbeAt,
+      monitorLost: state.monitorLost,
+      session,
+    };
+  }
+
+  /** Calls `listener` after every change of state or figures; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves when every effect applied so far has been carried out. */
+  idle(): Promise<void> {
+    return this.#work;
+  }
+
+  /**
+   * Graceful shutdown: ends a session with `charging_completed` (`engine_shutdown`), publishes
+   * `offline` (waiting out the status window), then waits for the publisher to deliver.
+   */
+  async shutdown(deadlineMs = 5_000): Promise<boolean> {
+    const started = this.#deps.clock.now();
+    if (this.#ticker !== null) this.#deps.clock.clearInterval(this.#ticker);
+    this.#ticker = null;
+    this.apply({ type: "shutdown" }, "engine");
+    await this.#work;
+    await this.#statuses.settled();
+    this.#statuses.dispose();
+    const left = Math.max(0, deadlineMs - (this.#deps.clock.now() - started));
+    return await this.#deps.publisher.flush(left);
+  }
+
+  #run(effects: readonly Effect[]): void {
+    this.#work = this.#work.then(async () => {
+      for (const effect of effects) {
+        try {
+          await this.#carryOut(effect);
+        } catch (error) {
+          this.#log.error("Failed to carry out {effect}: {error}", {
+            effect: effect.kind,
+            error,
+          });
+        }
+      }
+    });
+  }
+
+  async #carryOut(effect: Effect): Promise<void> {
+    switch (effect.kind) {
+      case "log":
+        this.#log[effect.level === "warning" ? "warn" : effect.level](effect.message);
+        return;
+      case "publish_status":
+        this.#statuses.update(effect.status, effect.reason, effect.force);
+        return;
+      case "start_session":
+        this.#startSession(effect.session);
+        return;
+      case "supply_session":
+        this.#deps.meter.supply(effect.sessionId);
+        return;
+      case "end_session":
+        await this.#endSession(effect);
+        return;
+    }
+  }
+
+  #startSession(session: Session): void {
+    const profile = drawProfile(this.#options.maxPowerKw, this.#deps.random);
+    this.#track = { session, lastReading: null, lastProgressAt: null, publishedEnergyKwh: 0 };
+    this.#log.info("Charging started for user {username} ({power} kW)", {
+      username: session.driver.username,
+      power: (profile.maxPowerKw * profile.plateauFraction).toFixed(2),
+      session_id: session.id,
+    });
+    this.#deps.meter.start(session.id, profile, 0, (reading) => this.#onReading(reading));
+  }
+
+  #onReading(reading: MeterReading): void {
+    const track = this.#track;
+    if (track === null || this.#state.session?.id !== reading.sessionId) return;
+    track.lastReading = reading;
+    const now = this.#deps.clock.now();
+    const due = track.lastProgressAt === null ||
+      now - track.lastProgressAt >= this.#options.progressIntervalMs - TICK_MS / 2;
+    if (due) {
+      track.lastProgressAt = now;
+      track.publishedEnergyKwh = Math.max(track.publishedEnergyKwh, reading.energyKwh);
+      const event = progressEvent(this.#context(), {
+        driver: track.session.driver,
+        energyKwh: track.publishedEnergyKwh,
+        powerKw: reading.powerKw,
+        tariffEurPerKwh: this.#options.tariffEurPerKwh,
+      });
+      this.#publish(event);
+      this.#log.info("Charging {username}: {energy} kWh, {cost} EUR, {power} kW", {
+        username: track.session.driver.username,
+        energy: event["energy_kwh"],
+        cost: event["cost"],
+        power: event["power_kw"],
+      });
+    }
+    this.#notify();
+  }
+
+  async #endSession(effect: Extract<Effect, { kind: "end_session" }>): Promise<void> {
+    const track = this.#track?.session.id === effect.session.id ? this.#track : null;
+    this.#track = null;
+    const final = await this.#deps.meter.stop(effect.session.id);
+    const energy = Math.max(
+      final?.energyKwh ?? track?.lastReading?.energyKwh ?? 0,
+      track?.publishedEnergyKwh ?? 0,
+    );
+    const durationSeconds = this.#simulatedSecondsSince(effect.session.authorizedAt);
+    const figures = {
+      username: effect.session.driver.username,
+      energy: roundEnergy(energy).toFixed(3),
+      cost: costOf(energy, this.#options.tariffEurPerKwh).toFixed(2),
+      duration: Math.round(durationSeconds),
+      reason: effect.cause,
+    };
+    if (effect.completed === null) {
+      this.#log.info(
+        "Session ended for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
+        figures,
+      );
+    } else {
+      this.#publish(completedEvent(this.#context(), {
+        driver: effect.session.driver,
+        energyKwh: energy,
+        tariffEurPerKwh: this.#options.tariffEurPerKwh,
+        durationSeconds,
+        reason: effect.completed,
+      }));
+      this.#log.info(
+        "Session completed for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
+        figures,
+      );
+    }
+    this.#notify();
+  }
+
+  #publishStatus(change: StatusChange): void {
+    this.#log.info("Status change {from} -> {to} ({reason})", {
+      from: change.previousStatus,
+      to: change.status,
+      reason: change.reason,
+    });
+    this.#publish(statusChangeEvent(this.#context(), change));
+  }
+
+  #publish(payload: EventPayload): void {
+    this.#deps.publisher.publish({
+      topic: this.#options.cpEventsTopic,
+      key: this.#options.cpId,
+      value: payload,
+    });
+  }
+
+  #context() {
+    return { cpId: this.#options.cpId, messageId: this.#deps.newId(), now: this.#deps.clock.now() };
+  }
+
+  #simulatedSecondsSince(epochMs: number): number {
+    return Math.max(0, (this.#deps.clock.now() - epochMs) / 1000) * this.#options.timeScale;
+  }
+
+  #rememberCommandId(id: string): void {
+    this.#seenCommandIds.add(id);
+    if (this.#seenCommandIds.size > REMEMBERED_COMMAND_IDS) {
+      const oldest = this.#seenCommandIds.values().next().value;
+      if (oldest !== undefined) this.#seenCommandIds.delete(oldest);
+    }
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#log.error("A state listener failed: {error}", { error });
+      }
+    }
+  }
+}

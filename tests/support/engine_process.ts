@@ -1,0 +1,146 @@
+/**
+ * Runs the engine as a separate process exactly as `deno task start` does: the same `deno run`
+ * flags (read from deno.json, so the scoped permissions are the ones under test) and main.ts.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The `deno run` arguments of the `start` task, without the leading `deno`. */
+export async function startTaskArgs(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
+  const task: string = config.tasks.start;
+  const words = task.split(/\s+/).filter((word) => word !== "");
+  if (words[0] !== "deno") throw new Error(`The start task does not start with deno: ${task}`);
+  return words.slice(1);
+}
+
+/** A running engine process with its output collected. */
+export class EngineProcess {
+  #output = "";
+  readonly #child: Deno.ChildProcess;
+  readonly #status: Promise<Deno.CommandStatus>;
+  readonly #pumps: Promise<void>[];
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#status = child.status;
+    this.#pumps = [this.#pump(child.stdout), this.#pump(child.stderr)];
+  }
+
+  /** Starts `deno task start`'s command with `args`; the environment is cleared of engine vars. */
+  static async start(args: string[], env: Record<string, string> = {}): Promise<EngineProcess> {
+    const command = new Deno.Command(Deno.execPath(), {
+      args: [...(await startTaskArgs()), ...args],
+      cwd: REPO_ROOT,
+      env: { ...passThroughEnv(), NO_COLOR: "1", ...env },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    return new EngineProcess(command.spawn());
+  }
+
+  /** Everything the process printed so far (stdout and stderr). */
+  get output(): string {
+    return this.#output;
+  }
+
+  /** The process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Waits until the output contains `text`, or fails after `timeoutMs`. */
+  async waitForOutput(text: string | RegExp, timeoutMs = 20_000): Promise<void> {
+    const found = () =>
+      typeof text === "string" ? this.#output.includes(text) : text.test(this.#output);
+    if (found()) return;
+    let wake = () => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        wake = () => {
+          if (found()) resolve();
+        };
+        this.#waiters.add(wake);
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`Timed out waiting for ${text} in the engine output:\n${this.#output}`),
+            ),
+          timeoutMs,
+        );
+      });
+    } finally {
+      this.#waiters.delete(wake);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends a signal. */
+  signal(signal: Deno.Signal): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Waits for the process to end and its output to be read; returns the exit code. */
+  async exited(timeoutMs = 15_000): Promise<number> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const status = await Promise.race([
+        this.#status,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`The engine did not exit within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+      await Promise.all(this.#pumps);
+      return status.code;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Kills the process if it still runs and waits for it (cleanup in `finally`). */
+  async dispose(): Promise<void> {
+    this.signal("SIGKILL");
+    await this.#status;
+    await Promise.all(this.#pumps);
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      this.#output += decoder.decode(chunk, { stream: true });
+      for (const wake of this.#waiters) wake();
+    }
+  }
+}
+
+/** What deno itself needs to find its cache; nothing of the engine's own settings. */
+function passThroughEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/** Picks a free TCP port on loopback. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

@@ -1,0 +1,173 @@
+/**
+ * Test doubles that talk to a real Kafka broker: a Central that sends commands and collects
+ * the engine's events. Each test uses its own topics, so tests never see each other's traffic.
+ *
+ * @module
+ */
+import { type Consumer, Kafka, logLevel, type Producer } from "kafkajs";
+import { KafkaTestBroker } from "../../tools/kafka_broker.ts";
+// The engine's Kafka adapter also silences kafkajs' spurious TimeoutNegativeWarning here.
+import "../../src/adapters/kafka.ts";
+
+let ownBroker: Promise<KafkaTestBroker> | null = null;
+
+/**
+ * The broker the tests use: `KAFKA_BROKER` (set by `deno task test`), or one started for this
+ * test process when the tests run on their own (`deno test` without the runner).
+ */
+export async function brokerAddress(): Promise<string> {
+  const fromEnv = Deno.env.get("KAFKA_BROKER");
+  if (fromEnv) return fromEnv;
+  ownBroker ??= (async () => {
+    const broker = await KafkaTestBroker.create();
+    await broker.start();
+    globalThis.addEventListener("unload", () => void broker.kill());
+    return broker;
+  })();
+  return (await ownBroker).bootstrap;
+}
+
+/** Fresh, unique topic names for one test. */
+export function uniqueTopics(label: string): { cpEvents: string; centralEvents: string } {
+  const suffix = `${label}-${crypto.randomUUID().slice(0, 8)}`;
+  return { cpEvents: `cp-events-${suffix}`, centralEvents: `central-events-${suffix}` };
+}
+
+/** One event the engine published, parsed. */
+export interface SeenEvent {
+  readonly key: string | null;
+  readonly value: Record<string, unknown>;
+  /** `performance.now()` when the double received it. */
+  readonly receivedAt: number;
+}
+
+/** Plays Central: produces on `central-events`, consumes `cp-events` from the beginning. */
+export class CentralDouble {
+  readonly events: SeenEvent[] = [];
+  readonly #kafka: Kafka;
+  readonly #producer: Producer;
+  readonly #consumer: Consumer;
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(
+    brokers: string[],
+    readonly topics: { cpEvents: string; centralEvents: string },
+  ) {
+    this.#kafka = new Kafka({
+      clientId: "central-double",
+      brokers,
+      logLevel: logLevel.NOTHING,
+    });
+    this.#producer = this.#kafka.producer();
+    this.#consumer = this.#kafka.consumer({
+      groupId: `central-double-${crypto.randomUUID()}`,
+      maxWaitTimeInMs: 50,
+    });
+  }
+
+  /** Creates the topics and starts collecting the engine's events. */
+  static async start(
+    broker: string,
+    topics: { cpEvents: string; centralEvents: string },
+  ): Promise<CentralDouble> {
+    const central = new CentralDouble([broker], topics);
+    const admin = central.#kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic: topics.cpEvents }, { topic: topics.centralEvents }],
+        waitForLeaders: true,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    await central.#producer.connect();
+    await central.#consumer.connect();
+    await central.#consumer.subscribe({ topic: topics.cpEvents, fromBeginning: true });
+    await central.#consumer.run({
+      eachMessage: ({ message }) => {
+        const text = message.value?.toString() ?? "null";
+        central.events.push({
+          key: message.key?.toString() ?? null,
+          value: JSON.parse(text),
+          receivedAt: performance.now(),
+        });
+        for (const wake of central.#waiters) wake();
+        return Promise.resolve();
+      },
+    });
+    return central;
+  }
+
+  /** Sends a command; `timestamp` is set to now unless given, `message_id` is fresh. */
+  async send(command: Record<string, unknown>): Promise<void> {
+    const value = {
+      message_id: crypto.randomUUID(),
+      timestamp: Date.now() / 1000,
+      ...command,
+    };
+    await this.sendRaw(JSON.stringify(value));
+  }
+
+  /** Sends bytes as they are (for malformed input). */
+  async sendRaw(value: string): Promise<void> {
+    await this.#producer.send({ topic: this.topics.centralEvents, messages: [{ value }] });
+  }
+
+  /** Events seen so far whose `event_type` or `action` is `name`. */
+  seen(name: string): Record<string, unknown>[] {
+    return this.events.map((event) => event.value).filter((value) =>
+      value["event_type"] === name || value["action"] === name
+    );
+  }
+
+  /** The statuses sent with `cp_status_change`, in order. */
+  statuses(): string[] {
+    return this.seen("cp_status_change").map((value) => String(value["status"]));
+  }
+
+  /**
+   * Waits until `predicate` holds for the events seen (checked on every new event), or fails
+   * after `timeoutMs` with `what` and the events seen so far.
+   */
+  async waitFor(
+    what: string,
+    predicate: (events: SeenEvent[]) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<void> {
+    if (predicate(this.events)) return;
+    let wake = () => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        wake = () => {
+          if (predicate(this.events)) resolve();
+        };
+        this.#waiters.add(wake);
+        timer = setTimeout(() => {
+          const seen = this.events.map((event) =>
+            `${event.value["event_type"]}:${event.value["status"] ?? event.value["reason"] ?? ""}`
+          );
+          reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}; seen: ${seen}`));
+        }, timeoutMs);
+      });
+    } finally {
+      this.#waiters.delete(wake);
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for a `cp_status_change` to `status` after the first `after` status changes. */
+  async waitForStatus(status: string, after = 0, timeoutMs = 15_000): Promise<void> {
+    await this.waitFor(
+      `status ${status}`,
+      () => this.statuses().slice(after).includes(status),
+      timeoutMs,
+    );
+  }
+
+  /** Stops consuming and disconnects. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.#consumer.disconnect(), this.#producer.disconnect()]);
+  }
+}
