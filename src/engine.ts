@@ -118,6 +118,7 @@ export class Engine {
   #track: SessionTrack | null = null;
   #work: Promise<void> = Promise.resolve();
   #ticker: unknown = null;
+  #stopping = false;
 
   constructor(options: EngineOptions, deps: EngineDependencies) {
     this.#options = options;
@@ -202,6 +203,10 @@ export class Engine {
 
   /** Applies a command from any source (Kafka, the console, the engine itself). */
   apply(command: Command | DecodedCommand, source: CommandSource): void {
+    if (this.#stopping) {
+      this.#log.info("Ignored {command}: the engine is shutting down", { command: command.type });
+      return;
+    }
     const full: Command = command.type === "charging_started" && !("sessionId" in command)
       ? {
         ...command,
@@ -278,6 +283,9 @@ export class Engine {
     if (this.#ticker !== null) this.#deps.clock.clearInterval(this.#ticker);
     this.#ticker = null;
     this.apply({ type: "shutdown" }, "engine");
+    // From here on nothing may change the state: a command arriving while the last status
+    // waits out its window must not replace `offline`.
+    this.#stopping = true;
     await this.#work;
     await this.#statuses.settled();
     this.#statuses.dispose();

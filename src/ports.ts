@@ -6,7 +6,10 @@
  */
 import type { MeterReading, PowerProfile } from "./domain/session.ts";
 
-/** Time and timers. `@sinonjs/fake-timers`' `createClock()` satisfies it in unit tests. */
+/**
+ * Time and timers. In unit tests, a small adapter over `@sinonjs/fake-timers`' `createClock()`
+ * implements it (its `now` is a property there, a method here).
+ */
 export interface Clock {
   /** Epoch milliseconds. */
   now(): number;

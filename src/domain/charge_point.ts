@@ -196,9 +196,12 @@ function endSession(
   };
 }
 
-/** Where the point goes when it is free again: available, unless the Monitor is lost. */
+/**
+ * Where the point goes when it is free again: available, unless the Monitor is lost or the
+ * engine is not (or no longer) ready to take sessions.
+ */
 function idleStatus(state: ChargePointState): Status {
-  return state.monitorLost ? "offline" : "available";
+  return state.monitorLost || !state.ready ? "offline" : "available";
 }
 
 /** Applies one command at time `now` (epoch ms). Pure. */
