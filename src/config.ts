@@ -15,7 +15,16 @@ import {
   LOG_LEVELS,
 } from "./adapters/logging.ts";
 import type { PlugInMode } from "./domain/charge_point.ts";
-import { VERSION } from "./version.ts";
+import { versionText } from "./version.ts";
+import {
+  parseSwitch,
+  readCaFile,
+  readPasswordFile,
+  SASL_MECHANISMS,
+  type SaslMechanism,
+  Secret,
+  securityProblem,
+} from "./adapters/kafka_security.ts";
 
 /** Everything one engine is configured with. */
 export interface EngineConfig {
@@ -39,7 +48,28 @@ export interface EngineConfig {
   readonly commandMaxAgeSeconds: number;
   readonly plugIn: PlugInMode;
   readonly plugInTimeoutSeconds: number;
+  /** `auto`: the operator console when stdin and stdout are terminals; `off`: plain logs. */
+  readonly consoleMode: ConsoleMode;
+  /** User of a manual session started with the console's `M` key; null: the console asks. */
+  readonly localUser: string | null;
+  /** Directory of the durable state; one sub-directory per cp id. */
+  readonly stateDir: string;
+  /** Events per second sent while a backlog drains. */
+  readonly outboxDrainRate: number;
+  /** Kafka over TLS. */
+  readonly kafkaSsl: boolean;
+  /** PEM of the CA certificates of `--kafka-ssl-ca-file`, or null for the default roots. */
+  readonly kafkaSslCa: string | null;
+  readonly kafkaSaslMechanism: SaslMechanism | null;
+  readonly kafkaSaslUsername: string | null;
+  /** `KAFKA_SASL_PASSWORD` (environment only: a flag would show in `ps`). Prints as redacted. */
+  readonly kafkaSaslPassword: Secret | null;
+  /** The content of `--kafka-sasl-password-file`; wins over `KAFKA_SASL_PASSWORD`. */
+  readonly kafkaSaslPasswordFile: Secret | null;
 }
+
+/** Whether the operator console may be shown (`--console`, `--no-console`, `CONSOLE`). */
+export type ConsoleMode = "auto" | "off";
 
 /** The result of reading the command line. */
 export type CliResult =
@@ -88,6 +118,17 @@ function oneOf<T extends string>(choices: readonly T[], aliases: Record<string, 
   };
 }
 
+/** A validator from another module, its error turned into commander's. */
+function checked<T>(parse: (raw: string) => T): (raw: string) => T {
+  return (raw) => {
+    try {
+      return parse(raw);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
 const BROKER = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 function brokers(raw: string): string[] {
@@ -111,13 +152,15 @@ const CP_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 
 /** One row of the settings table. */
-interface Setting {
+export interface Setting {
   readonly flag: string;
   readonly env: string;
   readonly description: string;
   /** The default as the help shows it, or undefined for none. */
   readonly shown?: string;
   readonly parse: (raw: string) => unknown;
+  /** Set by an environment variable only, never a flag (a secret would show in `ps`). */
+  readonly envOnly?: boolean;
 }
 
 /** The settings table: the single source of flags, env vars, defaults and validation. */
@@ -255,10 +298,79 @@ export const SETTINGS = {
     shown: "60",
     parse: number("a positive number of seconds", (n) => n > 0),
   },
+  consoleMode: {
+    flag: "--console <mode>",
+    env: "CONSOLE",
+    description: "auto: operator console when stdin and stdout are terminals; " +
+      "off (also --no-console, CONSOLE=false): plain logs",
+    shown: "auto",
+    parse: oneOf(["auto", "off"] as const, { true: "auto", on: "auto", false: "off", no: "off" }),
+  },
+  localUser: {
+    flag: "--local-user <name>",
+    env: "LOCAL_USER",
+    description: "user of a manual session started with the console's M key (default: ask)",
+    parse: text("a user name of 1 to 64 characters, no control characters", /^[^\p{C}]{1,64}$/u),
+  },
+  stateDir: {
+    flag: "--state-dir <dir>",
+    env: "STATE_DIR",
+    description: "directory of the durable outbox and session journal (<dir>/<cp-id>/)",
+    shown: "./state",
+    parse: text("a directory path", /^[^\0]{1,4096}$/),
+  },
+  outboxDrainRate: {
+    flag: "--outbox-drain-rate <events/s>",
+    env: "OUTBOX_DRAIN_RATE",
+    description: "events per second sent while a backlog drains after an outage",
+    shown: "100",
+    parse: number("a number of events per second from 1 to 100000", (n) => n >= 1 && n <= 100_000),
+  },
+  kafkaSsl: {
+    flag: "--kafka-ssl [on|off]",
+    env: "KAFKA_SSL",
+    description: "connect to Kafka over TLS",
+    shown: "off",
+    parse: checked(parseSwitch),
+  },
+  kafkaSslCa: {
+    flag: "--kafka-ssl-ca-file <path>",
+    env: "KAFKA_SSL_CA_FILE",
+    description: "PEM file of the CA certificates that signed the brokers' (instead of the " +
+      "default roots); under ./secrets or /run/secrets",
+    parse: checked(readCaFile),
+  },
+  kafkaSaslMechanism: {
+    flag: "--kafka-sasl-mechanism <mechanism>",
+    env: "KAFKA_SASL_MECHANISM",
+    description: `SASL authentication with Kafka: ${SASL_MECHANISMS.join(", ")}`,
+    shown: "none",
+    parse: oneOf(SASL_MECHANISMS),
+  },
+  kafkaSaslUsername: {
+    flag: "--kafka-sasl-username <user>",
+    env: "KAFKA_SASL_USERNAME",
+    description: "SASL user name",
+    parse: text("a user name of 1 to 255 characters, no control characters", /^[^\p{C}]{1,255}$/u),
+  },
+  kafkaSaslPassword: {
+    flag: "--kafka-sasl-password <password>",
+    env: "KAFKA_SASL_PASSWORD",
+    description: "SASL password (environment only)",
+    envOnly: true,
+    parse: (raw: string) => new Secret(raw),
+  },
+  kafkaSaslPasswordFile: {
+    flag: "--kafka-sasl-password-file <path>",
+    env: "KAFKA_SASL_PASSWORD_FILE",
+    description: "file holding the SASL password, under ./secrets or /run/secrets " +
+      "(or set KAFKA_SASL_PASSWORD)",
+    parse: checked(readPasswordFile),
+  },
 } as const satisfies Record<keyof EngineConfig, Setting>;
 
 /** Defaults of the settings that have one. */
-const DEFAULTS: Omit<EngineConfig, "kafkaGroupId" | "seed"> = {
+const DEFAULTS: Omit<EngineConfig, "kafkaGroupId" | "seed" | "localUser"> = {
   cpId: "CP_001",
   location: "Unknown Location",
   maxPowerKw: 22.0,
@@ -276,18 +388,122 @@ const DEFAULTS: Omit<EngineConfig, "kafkaGroupId" | "seed"> = {
   commandMaxAgeSeconds: 30,
   plugIn: "auto",
   plugInTimeoutSeconds: 60,
+  consoleMode: "auto",
+  stateDir: "./state",
+  outboxDrainRate: 100,
+  kafkaSsl: false,
+  kafkaSslCa: null,
+  kafkaSaslMechanism: null,
+  kafkaSaslUsername: null,
+  kafkaSaslPassword: null,
+  kafkaSaslPasswordFile: null,
 };
 
-/** Every environment variable the engine reads (for permissions and documentation). */
-export const ENV_VARS: readonly string[] = Object.values(SETTINGS).map((setting) => setting.env);
+/** The `fleet` sub-command's own settings (src/cli_fleet.ts); it also takes the engine's. */
+export interface FleetSettings {
+  /** How many generated points (`CP_0001`...); null when `--file` lists them. */
+  readonly count: number | null;
+  /** A JSON or YAML file listing the points; null with `--count`. */
+  readonly file: string | null;
+  /** Health port of the first generated point; the next ones follow (0: any free port). */
+  readonly healthPortBase: number;
+  /** Auto sessions started per simulated minute across the fleet (0: none). */
+  readonly autoSessions: number;
+  /** Length of an auto session, simulated minutes `min-max`. */
+  readonly sessionMinutes: { readonly min: number; readonly max: number };
+  /** Chaos: faults per point per simulated hour (0: none). */
+  readonly chaos: number;
+  /** Length of an injected fault, simulated seconds `min-max`. */
+  readonly faultSeconds: { readonly min: number; readonly max: number };
+}
 
-function addSettings(command: Command): Command {
-  for (const setting of Object.values(SETTINGS) as Setting[]) {
+function range(what: string): (raw: string) => { min: number; max: number } {
+  return (raw) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*$/.exec(raw);
+    const min = Number(match?.[1]);
+    const max = Number(match?.[2]);
+    if (!match || !(min > 0) || !(max >= min)) {
+      throw new InvalidArgumentError(`expected ${what} as min-max with 0 < min <= max`);
+    }
+    return { min, max };
+  };
+}
+
+/** The `fleet` sub-command's rows of the settings table. */
+export const FLEET_SETTINGS = {
+  count: {
+    flag: "--count <n>",
+    env: "FLEET_COUNT",
+    description: "number of charging points CP_0001... (or use --file)",
+    parse: number(
+      "a whole number of charging points from 1 to 10000",
+      (n) => Number.isInteger(n) && n >= 1 && n <= 10_000,
+    ),
+  },
+  file: {
+    flag: "--file <path>",
+    env: "FLEET_FILE",
+    description: "JSON or YAML list of points: id, location, max_power, tariff, health_port",
+    parse: text("a file path", /^.{1,4096}$/),
+  },
+  healthPortBase: {
+    flag: "--health-port-base <port>",
+    env: "HEALTH_PORT_BASE",
+    description: "health port of CP_0001, the next points count up (0: any free ports)",
+    shown: "5100",
+    parse: number("a TCP port from 0 to 65535", (n) => Number.isInteger(n) && n >= 0 && n <= 65535),
+  },
+  autoSessions: {
+    flag: "--auto-sessions <per-minute>",
+    env: "AUTO_SESSIONS",
+    description: "sessions started on idle points per simulated minute, fleet-wide (0: none)",
+    shown: "0",
+    parse: number(
+      "a number of sessions per minute from 0 to 100000",
+      (n) => n >= 0 && n <= 100_000,
+    ),
+  },
+  sessionMinutes: {
+    flag: "--session-minutes <min-max>",
+    env: "SESSION_MINUTES",
+    description: "length of an auto session in simulated minutes",
+    shown: "15-120",
+    parse: range("minutes"),
+  },
+  chaos: {
+    flag: "--chaos <per-hour>",
+    env: "CHAOS",
+    description: "faults injected per point per simulated hour, each recovering later (0: none)",
+    shown: "0",
+    parse: number("a number of faults per hour from 0 to 3600", (n) => n >= 0 && n <= 3600),
+  },
+  faultSeconds: {
+    flag: "--fault-seconds <min-max>",
+    env: "FAULT_SECONDS",
+    description: "length of an injected fault in simulated seconds",
+    shown: "30-300",
+    parse: range("seconds"),
+  },
+} as const satisfies Record<keyof FleetSettings, Setting>;
+
+/** Every environment variable the engine reads (for permissions and documentation). */
+export const ENV_VARS: readonly string[] = [
+  ...Object.values(SETTINGS),
+  ...Object.values(FLEET_SETTINGS),
+].map((setting) => setting.env);
+
+/** Adds the options of a settings table (the engine's by default) to `command`. */
+export function addSettings(
+  command: Command,
+  table: Readonly<Record<string, Setting>> = SETTINGS,
+): Command {
+  for (const setting of Object.values(table)) {
+    if (setting.envOnly) continue;
     // Environment variables are read in readConfig, through CliIo: tests stay hermetic and
     // every variable is named, which scoped --allow-env permissions need.
-    const option = new Option(setting.flag, `${setting.description} [env: ${setting.env}]`)
+    const shown = setting.shown === undefined ? "" : `, default: ${setting.shown}`;
+    const option = new Option(setting.flag, `${setting.description} [env: ${setting.env}${shown}]`)
       .argParser((raw) => setting.parse(raw));
-    if (setting.shown !== undefined) option.default(undefined, setting.shown);
     command.addOption(option);
   }
   return command;
@@ -300,21 +516,32 @@ export function buildCli(io: CliIo): Command {
       "Charging point engine of an EVCharging network: registers with Central over Kafka, " +
         "simulates charging sessions and answers the Monitor's health checks.",
     )
-    .version(VERSION, "-V, --version", "print the version")
+    .version(versionText(), "-V, --version", "print the version, the Deno version and target")
+    .addHelpText(
+      "after",
+      "\nCommands:\n  probe [--host H] [--port P] [--framed] [--timeout S]  ask an engine's health " +
+        "port once (exit 0: OK, 1: KO, 2: no answer); see `ev-cp-engine probe --help`" +
+        "\n  fleet --count N | --file F  many charging points in one process, with optional " +
+        "auto sessions and chaos; see `ev-cp-engine fleet --help`",
+    )
     .helpOption("-h, --help", "show this help")
     .exitOverride()
     .configureOutput({
       writeOut: io.stdout,
       writeErr: io.stderr,
-      outputError: (message, write) => write(message),
+      // Plain help text: commander would otherwise read NO_COLOR, FORCE_COLOR and
+      // CLICOLOR_FORCE, which the scoped --allow-env does not grant.
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+      outputError: (message, write) => write(message.replace(/\n(?=.)/g, " ")),
     })
     .showSuggestionAfterError(true)
     .allowExcessArguments(false);
-  return addSettings(program);
+  return addSettings(program).addOption(new Option("--no-console", "same as --console off"));
 }
 
 /** Reads the options commander collected, with environment values and defaults applied. */
-function readConfig(command: Command, io: CliIo): EngineConfig {
+export function readConfig(command: Command, io: CliIo): EngineConfig {
   const options = command.opts<Record<string, unknown>>();
   const pick = <K extends keyof EngineConfig>(key: K): EngineConfig[K] | undefined => {
     const setting: Setting = SETTINGS[key];
@@ -357,6 +584,17 @@ function readConfig(command: Command, io: CliIo): EngineConfig {
     commandMaxAgeSeconds: value("commandMaxAgeSeconds"),
     plugIn: value("plugIn"),
     plugInTimeoutSeconds: value("plugInTimeoutSeconds"),
+    // `--no-console` sets the same option to false.
+    consoleMode: (pick("consoleMode") as unknown) === false ? "off" : value("consoleMode"),
+    localUser: pick("localUser") ?? null,
+    stateDir: value("stateDir"),
+    outboxDrainRate: value("outboxDrainRate"),
+    kafkaSsl: value("kafkaSsl"),
+    kafkaSslCa: value("kafkaSslCa"),
+    kafkaSaslMechanism: value("kafkaSaslMechanism"),
+    kafkaSaslUsername: value("kafkaSaslUsername"),
+    kafkaSaslPassword: value("kafkaSaslPassword"),
+    kafkaSaslPasswordFile: value("kafkaSaslPasswordFile"),
   };
 }
 
@@ -366,6 +604,10 @@ export function parseCli(args: readonly string[], io: CliIo): CliResult {
   let config: EngineConfig | null = null;
   program.action(() => {
     config = readConfig(program, io);
+    const problem = securityProblem(config);
+    if (problem !== null) {
+      throw new CommanderError(EXIT_BAD_CONFIG, "config.invalidEnv", `error: ${problem}`);
+    }
   });
   try {
     program.parse([...args], { from: "user" });

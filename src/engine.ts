@@ -19,7 +19,13 @@ import {
   type Status,
   transition,
 } from "./domain/charge_point.ts";
-import { costOf, drawProfile, type MeterReading, roundEnergy } from "./domain/session.ts";
+import {
+  costOf,
+  drawProfile,
+  type MeterReading,
+  type PowerProfile,
+  roundEnergy,
+} from "./domain/session.ts";
 import { decodeCommand, type DecodedCommand } from "./protocol/commands.ts";
 import {
   completedEvent,
@@ -30,6 +36,8 @@ import {
 } from "./protocol/events.ts";
 import type { ChargingMeter, Clock, EventPublisher } from "./ports.ts";
 import { type StatusChange, StatusCoalescer } from "./status_coalescer.ts";
+import { type JournaledSession, NULL_JOURNAL, type SessionJournal } from "./session_journal.ts";
+import { CommandInputLog, sameFields } from "./input_log.ts";
 import type { Logger } from "./adapters/logging.ts";
 
 /** What a charging point is and how it behaves. */
@@ -61,6 +69,8 @@ export interface EngineDependencies {
   readonly publisher: EventPublisher;
   readonly meter: ChargingMeter;
   readonly logger: Logger;
+  /** Where the session in progress is journaled for crash recovery (nowhere when omitted). */
+  readonly journal?: SessionJournal;
 }
 
 /** Where a command came from, for the logs. */
@@ -95,6 +105,7 @@ export interface EngineSnapshot {
 
 interface SessionTrack {
   readonly session: Session;
+  readonly profile: PowerProfile;
   lastReading: MeterReading | null;
   lastProgressAt: number | null;
   publishedEnergyKwh: number;
@@ -114,6 +125,7 @@ export class Engine {
   readonly #statuses: StatusCoalescer;
   readonly #listeners = new Set<() => void>();
   readonly #seenCommandIds = new Set<string>();
+  readonly #inputLog: CommandInputLog;
   #state: ChargePointState = initialState();
   #track: SessionTrack | null = null;
   #work: Promise<void> = Promise.resolve();
@@ -125,6 +137,7 @@ export class Engine {
     this.#settings = { ...DEFAULT_SETTINGS, ...options.settings };
     this.#deps = deps;
     this.#log = deps.logger.with({ cp_id: options.cpId });
+    this.#inputLog = new CommandInputLog(this.#log, deps.clock);
     this.#statuses = new StatusCoalescer(
       deps.clock,
       options.statusWindowMs ?? DEFAULT_STATUS_WINDOW_MS,
@@ -156,6 +169,42 @@ export class Engine {
     }));
   }
 
+  /**
+   * Start-up, between the registration and step 4: a session that a crash left in the journal
+   * is closed with `charging_completed` (`engine_recovered`), with the energy supplied up to the
+   * last journaled reading and never less than the last published progress. The event is
+   * stored and the journal row deleted in one transaction, so this happens exactly once.
+   * Returns the session recovered, or null.
+   */
+  recover(): JournaledSession | null {
+    const journaled = this.#journal.load();
+    if (journaled === null) return null;
+    const energy = Math.max(journaled.energyKwh, journaled.publishedEnergyKwh);
+    const durationSeconds = Math.max(0, (journaled.journaledAt - journaled.authorizedAt) / 1000) *
+      this.#options.timeScale;
+    this.#journal.atomically(() => {
+      this.#publish(completedEvent(this.#context(), {
+        driver: journaled.driver,
+        energyKwh: energy,
+        tariffEurPerKwh: this.#options.tariffEurPerKwh,
+        durationSeconds,
+        reason: "engine_recovered",
+      }));
+      this.#journal.clear(journaled.sessionId);
+    });
+    this.#log.warn(
+      "Recovered the session of {username} interrupted by a crash: {energy} kWh, {cost} EUR, {duration} s (engine_recovered)",
+      {
+        username: journaled.driver.username,
+        energy: roundEnergy(energy).toFixed(3),
+        cost: costOf(energy, this.#options.tariffEurPerKwh).toFixed(2),
+        duration: Math.round(durationSeconds),
+        session_id: journaled.sessionId,
+      },
+    );
+    return journaled;
+  }
+
   /** Start-up step 4: `offline -> available`, and the periodic checks start. */
   markReady(): void {
     if (this.#state.ready) return;
@@ -178,31 +227,38 @@ export class Engine {
     });
     switch (decoded.kind) {
       case "rejected":
-        this.#log.warn("Rejected a message on the command topic: {reason}", {
-          reason: decoded.reason,
-        });
+        this.#inputLog.rejected(decoded.reason);
         return;
       case "ignored":
-        this.#log.debug("Ignored {name}: {reason}", { name: decoded.name, reason: decoded.reason });
+        this.#inputLog.ignored(decoded.name, decoded.reason);
         return;
       case "command":
         if (decoded.messageId !== null) {
           if (this.#seenCommandIds.has(decoded.messageId)) {
-            this.#log.info("Ignored {name}: message {message_id} was already applied", {
-              name: decoded.name,
-              message_id: decoded.messageId,
-            });
+            this.#inputLog.duplicate(decoded.name, decoded.messageId);
             return;
           }
           this.#rememberCommandId(decoded.messageId);
         }
-        this.#log.info("Command received: {name}", { name: decoded.name });
-        this.apply(decoded.command, "kafka");
+        // Lines about commands that change nothing are rate limited (hostile floods).
+        this.apply(
+          decoded.command,
+          "kafka",
+          (changed) => this.#inputLog.command(decoded.name, changed, this.#state.status),
+        );
     }
   }
 
-  /** Applies a command from any source (Kafka, the console, the engine itself). */
-  apply(command: Command | DecodedCommand, source: CommandSource): void {
+  /**
+   * Applies a command from any source (Kafka, the console, the engine itself). `admitLogs`, when
+   * given, is asked whether the command's log lines may be written (it is told whether the state
+   * changed); a false answer drops them, nothing else.
+   */
+  apply(
+    command: Command | DecodedCommand,
+    source: CommandSource,
+    admitLogs?: (stateChanged: boolean) => boolean,
+  ): void {
     if (this.#stopping) {
       this.#log.info("Ignored {command}: the engine is shutting down", { command: command.type });
       return;
@@ -216,9 +272,13 @@ export class Engine {
       : command as Command;
     const result = transition(this.#state, full, this.#deps.clock.now(), this.#settings);
     const changed = result.state !== this.#state;
+    const quiet = admitLogs !== undefined && !admitLogs(!sameFields(result.state, this.#state));
+    const effects = quiet
+      ? result.effects.filter((effect) => effect.kind !== "log")
+      : result.effects;
     this.#state = result.state;
-    if (result.effects.length > 0) this.#run(result.effects);
-    if (changed || result.effects.length > 0) this.#notify();
+    if (effects.length > 0) this.#run(effects);
+    if (changed || effects.length > 0) this.#notify();
   }
 
   /** A Monitor probed the health port. */
@@ -289,6 +349,7 @@ export class Engine {
     await this.#work;
     await this.#statuses.settled();
     this.#statuses.dispose();
+    this.#inputLog.dispose();
     const left = Math.max(0, deadlineMs - (this.#deps.clock.now() - started));
     return await this.#deps.publisher.flush(left);
   }
@@ -330,7 +391,15 @@ export class Engine {
 
   #startSession(session: Session): void {
     const profile = drawProfile(this.#options.maxPowerKw, this.#deps.random);
-    this.#track = { session, lastReading: null, lastProgressAt: null, publishedEnergyKwh: 0 };
+    const track: SessionTrack = {
+      session,
+      profile,
+      lastReading: null,
+      lastProgressAt: null,
+      publishedEnergyKwh: 0,
+    };
+    this.#track = track;
+    this.#journalSession(track, null, this.#deps.clock.now());
     this.#log.info("Charging started for user {username} ({power} kW)", {
       username: session.driver.username,
       power: (profile.maxPowerKw * profile.plateauFraction).toFixed(2),
@@ -363,7 +432,35 @@ export class Engine {
         power: event["power_kw"],
       });
     }
+    this.#journalSession(track, reading, now);
     this.#notify();
+  }
+
+  /** Keeps the session's latest figures on disk (one row, replaced on every meter reading). */
+  #journalSession(track: SessionTrack, reading: MeterReading | null, now: number): void {
+    const energyKwh = reading?.energyKwh ?? 0;
+    try {
+      this.#journal.save({
+        sessionId: track.session.id,
+        driver: track.session.driver,
+        origin: track.session.origin,
+        authorizedAt: track.session.authorizedAt,
+        supplying: reading !== null && reading.suppliedSeconds > 0,
+        energyKwh,
+        costEur: costOf(energyKwh, this.#options.tariffEurPerKwh),
+        powerKw: reading?.powerKw ?? 0,
+        suppliedSeconds: reading?.suppliedSeconds ?? 0,
+        profile: track.profile,
+        publishedEnergyKwh: track.publishedEnergyKwh,
+        journaledAt: now,
+      });
+    } catch (error) {
+      this.#log.error("Cannot journal the session: {error}", { error });
+    }
+  }
+
+  get #journal(): SessionJournal {
+    return this.#deps.journal ?? NULL_JOURNAL;
   }
 
   async #endSession(effect: Extract<Effect, { kind: "end_session" }>): Promise<void> {
@@ -383,18 +480,25 @@ export class Engine {
       reason: effect.cause,
     };
     if (effect.completed === null) {
+      this.#journal.clear(effect.session.id);
       this.#log.info(
         "Session ended for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
         figures,
       );
     } else {
-      this.#publish(completedEvent(this.#context(), {
-        driver: effect.session.driver,
-        energyKwh: energy,
-        tariffEurPerKwh: this.#options.tariffEurPerKwh,
-        durationSeconds,
-        reason: effect.completed,
-      }));
+      const reason = effect.completed;
+      // The ticket is stored and the journal row deleted together: a crash leaves one or the
+      // other, so a restart never sends a second ticket for the same session.
+      this.#journal.atomically(() => {
+        this.#publish(completedEvent(this.#context(), {
+          driver: effect.session.driver,
+          energyKwh: energy,
+          tariffEurPerKwh: this.#options.tariffEurPerKwh,
+          durationSeconds,
+          reason,
+        }));
+        this.#journal.clear(effect.session.id);
+      });
       this.#log.info(
         "Session completed for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
         figures,

@@ -38,8 +38,23 @@ export interface DecodeOptions {
 
 const optionalText = z.string().nullish();
 
+/** Longest identifier accepted (a UUID is 36): a hostile one must not fill memory or logs. */
+const MAX_IDENTIFIER = 256;
+/** Free text (reasons) is cut to this length, not rejected: the command matters more. */
+const MAX_FREE_TEXT = 200;
+
+/** An id or a name: bounded, and without control characters (it is logged and published). */
+const identifier = z.string()
+  .max(MAX_IDENTIFIER, `must be at most ${MAX_IDENTIFIER} characters`)
+  .regex(/^\P{Cc}*$/u, "must not contain control characters");
+
+/** Free text that is logged and may be published: control characters become spaces, cut short. */
+const freeText = z.string()
+  .transform((text) => text.replace(/\p{Cc}/gu, " ").slice(0, MAX_FREE_TEXT))
+  .nullish();
+
 const envelopeSchema = z.looseObject({
-  message_id: z.union([z.string(), z.number()]).nullish(),
+  message_id: z.union([identifier, z.number()]).nullish(),
   event_type: optionalText,
   action: optionalText,
   cp_id: z.unknown().optional(),
@@ -47,21 +62,21 @@ const envelopeSchema = z.looseObject({
 });
 
 const chargingStartedSchema = z.looseObject({
-  username: z.string().trim().min(1, "must be a non-empty string"),
-  user_id: z.union([z.number(), z.string()]).nullish(),
-  client_id: z.union([z.string(), z.number()]).nullish(),
+  username: z.string().trim().min(1, "must be a non-empty string").pipe(identifier),
+  user_id: z.union([z.number(), identifier]).nullish(),
+  client_id: z.union([identifier, z.number()]).nullish(),
 });
 
 const errorSimulatedSchema = z.looseObject({
-  error_type: z.string().nullish(),
+  error_type: freeText,
   new_status: z.enum(["fault", "out_of_service", "offline"]).nullish(),
 });
 
-const reasonSchema = z.looseObject({ reason: z.string().nullish() });
+const reasonSchema = z.looseObject({ reason: freeText });
 
 const cpInfoSchema = z.looseObject({
-  status: z.string().nullish(),
-  estado: z.string().nullish(),
+  status: identifier.nullish(),
+  estado: identifier.nullish(),
 }).refine((value) => typeof (value.status ?? value.estado) === "string", {
   message: "needs a status or estado string",
 });
@@ -166,8 +181,13 @@ export function timestampMs(value: unknown): number | null {
 
 const MAX_LOGGED_NAME = 60;
 
+/** A name from a message, safe to log: control characters escaped (no forged log lines), cut. */
 function printable(name: string): string {
-  return name.length > MAX_LOGGED_NAME ? `${name.slice(0, MAX_LOGGED_NAME)}...` : name;
+  const cut = name.length > MAX_LOGGED_NAME ? `${name.slice(0, MAX_LOGGED_NAME)}...` : name;
+  return cut.replace(
+    /\p{Cc}/gu,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Decodes one `central-events` message for the charging point `options.cpId`. */

@@ -24,6 +24,7 @@ export class EngineProcess {
   readonly #status: Promise<Deno.CommandStatus>;
   readonly #pumps: Promise<void>[];
   readonly #waiters = new Set<() => void>();
+  #ownStateDir: string | null = null;
 
   private constructor(child: Deno.ChildProcess) {
     this.#child = child;
@@ -33,8 +34,19 @@ export class EngineProcess {
 
   /** Starts `deno task start`'s command with `args`; the environment is cleared of engine vars. */
   static async start(args: string[], env: Record<string, string> = {}): Promise<EngineProcess> {
+    // Unless the test chooses a state directory, each engine gets a fresh one (removed by
+    // dispose), so that no run inherits an outbox or a journaled session from an earlier one.
+    // Sub-commands (probe, fleet) keep no state and take their own flags.
+    const subcommand = args[0] === "probe" || args[0] === "fleet";
+    const ownStateDir = subcommand || args.includes("--state-dir") || "STATE_DIR" in env
+      ? null
+      : `state/test-${crypto.randomUUID().slice(0, 8)}`;
     const command = new Deno.Command(Deno.execPath(), {
-      args: [...(await startTaskArgs()), ...args],
+      args: [
+        ...(await startTaskArgs()),
+        ...(ownStateDir === null ? [] : ["--state-dir", ownStateDir]),
+        ...args,
+      ],
       cwd: REPO_ROOT,
       env: { ...passThroughEnv(), NO_COLOR: "1", ...env },
       clearEnv: true,
@@ -42,6 +54,16 @@ export class EngineProcess {
       stdout: "piped",
       stderr: "piped",
     });
+    const engine = new EngineProcess(command.spawn());
+    engine.#ownStateDir = ownStateDir === null ? null : `${REPO_ROOT}/${ownStateDir}`;
+    return engine;
+  }
+
+  /**
+   * Starts any engine command line (e.g. the single-file bundle); `command` must pipe stdout and
+   * stderr.
+   */
+  static spawn(command: Deno.Command): EngineProcess {
     return new EngineProcess(command.spawn());
   }
 
@@ -116,6 +138,9 @@ export class EngineProcess {
     this.signal("SIGKILL");
     await this.#status;
     await Promise.all(this.#pumps);
+    if (this.#ownStateDir !== null) {
+      await Deno.remove(this.#ownStateDir, { recursive: true }).catch(() => {});
+    }
   }
 
   async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {

@@ -8,6 +8,7 @@ import { type Consumer, Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaTestBroker } from "../../tools/kafka_broker.ts";
 // The engine's Kafka adapter also silences kafkajs' spurious TimeoutNegativeWarning here.
 import "../../src/adapters/kafka.ts";
+import { contractViolations } from "./contract.ts";
 
 let ownBroker: Promise<KafkaTestBroker> | null = null;
 
@@ -44,6 +45,11 @@ export interface SeenEvent {
 /** Plays Central: produces on `central-events`, consumes `cp-events` from the beginning. */
 export class CentralDouble {
   readonly events: SeenEvent[] = [];
+  /**
+   * Every way a received event broke the published contract (docs/asyncapi.yaml), one line per
+   * violation; {@linkcode CentralDouble.close} fails the test when there is any.
+   */
+  readonly contractViolations: string[] = [];
   readonly #kafka: Kafka;
   readonly #producer: Producer;
   readonly #consumer: Consumer;
@@ -87,9 +93,13 @@ export class CentralDouble {
     await central.#consumer.run({
       eachMessage: ({ message }) => {
         const text = message.value?.toString() ?? "null";
+        const value = JSON.parse(text);
+        for (const violation of contractViolations(value)) {
+          central.contractViolations.push(`${text}: ${violation}`);
+        }
         central.events.push({
           key: message.key?.toString() ?? null,
-          value: JSON.parse(text),
+          value,
           receivedAt: performance.now(),
         });
         for (const wake of central.#waiters) wake();
@@ -166,8 +176,18 @@ export class CentralDouble {
     );
   }
 
-  /** Stops consuming and disconnects. */
+  /**
+   * Stops consuming and disconnects.
+   *
+   * @throws {Error} when an event broke the published contract (the contract test).
+   */
   async close(): Promise<void> {
     await Promise.allSettled([this.#consumer.disconnect(), this.#producer.disconnect()]);
+    if (this.contractViolations.length > 0) {
+      throw new Error(
+        `The engine's events broke docs/asyncapi.yaml (${this.contractViolations.length} ` +
+          `violation(s)):\n${this.contractViolations.join("\n")}`,
+      );
+    }
   }
 }

@@ -1,0 +1,315 @@
+/**
+ * The `ev-cp-engine fleet` sub-command: many charging points in one process (see `fleet.ts`).
+ * It takes the engine's settings (Kafka, topics, progress interval, time scale, seed, log...;
+ * `--location`, `--max-power` and `--tariff` are the defaults of every point) and the fleet's
+ * own rows of the settings table (`FLEET_SETTINGS` in `config.ts`).
+ *
+ * Exit codes: 0 after a graceful shutdown, 1 when a health port is in use, 2 for a bad flag,
+ * environment value or fleet file.
+ *
+ * @module
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import {
+  addSettings,
+  type CliIo,
+  EXIT_BAD_CONFIG,
+  FLEET_SETTINGS,
+  type FleetSettings,
+  readConfig,
+  type Setting,
+  SETTINGS,
+} from "./config.ts";
+import type { EngineConfig } from "./config.ts";
+import { Fleet, type FleetMember } from "./fleet.ts";
+import { FleetFileError, generateMembers, parseFleetFile } from "./fleet_file.ts";
+import { HealthPortInUseError } from "./adapters/health_server.ts";
+import { kafkaSecurityOptions, securityProblem } from "./adapters/kafka_security.ts";
+import { engineLogger, setupLogging } from "./adapters/logging.ts";
+import { systemClock } from "./ports.ts";
+import { VERSION } from "./version.ts";
+
+/** The name of the sub-command, as typed after `ev-cp-engine`. */
+export const FLEET_COMMAND = "fleet";
+
+/** Exit code when a health port cannot be opened. */
+const EXIT_PORT_IN_USE = 1;
+/** Graceful shutdown must be over within this time (the contract allows 5 s). */
+const SHUTDOWN_DEADLINE_MS = 4_500;
+
+/** Everything the fleet sub-command was given, after defaults. */
+export interface FleetCliConfig {
+  readonly engine: EngineConfig;
+  readonly fleet: FleetSettings;
+  /** Consumer group of the fleet's one consumer (see {@linkcode defaultFleetGroupId}). */
+  readonly groupId: string;
+  /** Benchmarks only (hidden flag): the status coalescing window, ms. */
+  readonly statusWindowMs: number | null;
+}
+
+/** The result of reading the fleet command line. */
+export type FleetCliResult =
+  | { readonly kind: "fleet"; readonly config: FleetCliConfig; readonly members: FleetMember[] }
+  | { readonly kind: "exit"; readonly code: number };
+
+/**
+ * The default consumer group of a fleet: `fleet_group_<first>-<last>`. One group for the whole
+ * fleet (a group per point would mean a consumer per point); stable across restarts of the same
+ * fleet so it resumes from its committed offset, and distinct from a single engine's
+ * `engine_group_<cp_id>`, so a fleet never steals a single engine's commands.
+ */
+export function defaultFleetGroupId(members: readonly FleetMember[]): string {
+  const first = members[0]?.cpId ?? "empty";
+  const last = members[members.length - 1]?.cpId ?? first;
+  return `fleet_group_${first}-${last}`.slice(0, 249);
+}
+
+/**
+ * Engine settings a fleet does not take: each point has its own id and port, and the operator
+ * console and the durable state directory belong to a single engine.
+ */
+const PER_POINT: ReadonlySet<string> = new Set([
+  "cpId",
+  "healthPort",
+  "consoleMode",
+  "localUser",
+  "stateDir",
+]);
+
+/**
+ * Reads the fleet command line (`args` after `fleet`) and the fleet file, if any. Prints help and
+ * errors (one line naming the flag or file entry, the value and what is expected).
+ */
+export async function parseFleetCli(
+  args: readonly string[],
+  io: CliIo,
+  readTextFile: (path: string) => Promise<string> = Deno.readTextFile,
+): Promise<FleetCliResult> {
+  const engineTable = Object.fromEntries(
+    Object.entries(SETTINGS).filter(([key]) => !PER_POINT.has(key)),
+  ) as Record<string, Setting>;
+  const command = new Command(`ev-cp-engine ${FLEET_COMMAND}`)
+    .description(
+      "Many charging points in one process: one Kafka producer and consumer, one charging " +
+        "worker, one health port per point. Optionally drives sessions and faults by itself.",
+    )
+    .version(VERSION, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show this help")
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      getOutHasColors: () => false,
+      getErrHasColors: () => false,
+      outputError: (message, write) => write(message.replace(/\n(?=.)/g, " ")),
+    })
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false);
+  addSettings(command, FLEET_SETTINGS);
+  addSettings(command, engineTable);
+  command.addOption(
+    new Option("--status-window-ms <ms>", "benchmarks only: status coalescing window")
+      .hideHelp()
+      .argParser((raw) => {
+        const value = Number(raw);
+        if (!Number.isInteger(value) || value < 0) {
+          throw new InvalidArgumentError("expected a whole number of milliseconds >= 0");
+        }
+        return value;
+      }),
+  );
+  let parsed: { engine: EngineConfig; fleet: FleetSettings; statusWindowMs: number | null } | null =
+    null;
+  command.action(() => {
+    const engine = readConfig(command, io);
+    const problem = securityProblem(engine);
+    if (problem !== null) {
+      throw new CommanderError(EXIT_BAD_CONFIG, "config.invalidEnv", `error: ${problem}`);
+    }
+    parsed = {
+      engine,
+      fleet: readFleetSettings(command, io),
+      statusWindowMs: command.opts<{ statusWindowMs?: number }>().statusWindowMs ?? null,
+    };
+  });
+  try {
+    command.parse([...args], { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.code === "config.invalidEnv") io.stderr(`${error.message}\n`);
+    const success = error.code === "commander.helpDisplayed" || error.code === "commander.version";
+    return { kind: "exit", code: success ? 0 : EXIT_BAD_CONFIG };
+  }
+  if (parsed === null) return { kind: "exit", code: EXIT_BAD_CONFIG };
+  const { engine, fleet, statusWindowMs } = parsed as {
+    engine: EngineConfig;
+    fleet: FleetSettings;
+    statusWindowMs: number | null;
+  };
+  if ((fleet.count === null) === (fleet.file === null)) {
+    io.stderr("error: fleet needs exactly one of --count <n> and --file <path>\n");
+    return { kind: "exit", code: EXIT_BAD_CONFIG };
+  }
+  const defaults = {
+    location: engine.location,
+    maxPowerKw: engine.maxPowerKw,
+    tariffEurPerKwh: engine.tariffEurPerKwh,
+    healthPortBase: fleet.healthPortBase,
+  };
+  let members: FleetMember[];
+  try {
+    if (fleet.file !== null) {
+      let text: string;
+      try {
+        text = await readTextFile(fleet.file);
+      } catch (error) {
+        throw new FleetFileError(
+          `--file ${fleet.file}: cannot read it: ${(error as Error).message.split("\n")[0]}`,
+        );
+      }
+      members = parseFleetFile(fleet.file, text, defaults);
+    } else {
+      members = generateMembers(fleet.count!, defaults);
+    }
+  } catch (error) {
+    if (!(error instanceof FleetFileError)) throw error;
+    io.stderr(`error: ${error.message}\n`);
+    return { kind: "exit", code: EXIT_BAD_CONFIG };
+  }
+  const groupGiven = command.opts<{ groupId?: string }>().groupId !== undefined ||
+    (io.env(SETTINGS.kafkaGroupId.env) ?? "") !== "";
+  return {
+    kind: "fleet",
+    config: {
+      engine,
+      fleet,
+      groupId: groupGiven ? engine.kafkaGroupId : defaultFleetGroupId(members),
+      statusWindowMs,
+    },
+    members,
+  };
+}
+
+function readFleetSettings(command: Command, io: CliIo): FleetSettings {
+  const options = command.opts<Record<string, unknown>>();
+  const pick = <K extends keyof FleetSettings>(key: K): FleetSettings[K] | undefined => {
+    const setting: Setting = FLEET_SETTINGS[key];
+    const fromFlag = options[new Option(setting.flag).attributeName()];
+    if (fromFlag !== undefined) return fromFlag as FleetSettings[K];
+    const raw = io.env(setting.env);
+    if (raw === undefined || raw === "") return undefined;
+    try {
+      return setting.parse(raw) as FleetSettings[K];
+    } catch (error) {
+      throw new CommanderError(
+        EXIT_BAD_CONFIG,
+        "config.invalidEnv",
+        `error: ${setting.env}=${JSON.stringify(raw)} (for ${
+          setting.flag.split(" ")[0]
+        }) is invalid: ${(error as Error).message}`,
+      );
+    }
+  };
+  return {
+    count: pick("count") ?? null,
+    file: pick("file") ?? null,
+    healthPortBase: pick("healthPortBase") ?? 5100,
+    autoSessions: pick("autoSessions") ?? 0,
+    sessionMinutes: pick("sessionMinutes") ?? { min: 15, max: 120 },
+    chaos: pick("chaos") ?? 0,
+    faultSeconds: pick("faultSeconds") ?? { min: 30, max: 300 },
+  };
+}
+
+/** Runs `ev-cp-engine fleet ...` until SIGINT / SIGTERM; resolves to the exit code. */
+export async function runFleetCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const cli = await parseFleetCli(args, io);
+  if (cli.kind === "exit") return cli.code;
+  const { engine: config, fleet: settings, groupId, statusWindowMs } = cli.config;
+  await setupLogging({ level: config.logLevel, format: config.logFormat });
+  const log = engineLogger("fleet");
+  const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
+  log.info(
+    "ev-cp-engine {version} fleet of {count} points ({first}..{last}), group {group}, seed {seed}",
+    {
+      version: VERSION,
+      count: cli.members.length,
+      first: cli.members[0]?.cpId,
+      last: cli.members[cli.members.length - 1]?.cpId,
+      group: groupId,
+      seed,
+    },
+  );
+  const fleet = new Fleet({
+    members: cli.members,
+    healthHost: config.healthHost,
+    kafka: {
+      ...kafkaSecurityOptions(config),
+      brokers: config.kafkaBrokers,
+      clientId: `ev-cp-engine-${groupId}`,
+      groupId,
+      cpEventsTopic: config.cpEventsTopic,
+      centralEventsTopic: config.centralEventsTopic,
+      // The backlog rate is per point, as if each point were its own engine: otherwise a
+      // thousand registrations queued before the first connection would take 10 s to go out.
+      drainRatePerSecond: config.outboxDrainRate * cli.members.length,
+    },
+    progressIntervalMs: config.progressIntervalSeconds * 1000,
+    timeScale: config.timeScale,
+    commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
+    settings: {
+      plugInMode: config.plugIn,
+      plugInTimeoutMs: config.plugInTimeoutSeconds * 1000,
+      monitorTimeoutMs: config.monitorTimeoutSeconds * 1000,
+    },
+    seed,
+    load: {
+      sessionsPerMinute: settings.autoSessions,
+      sessionSeconds: {
+        min: settings.sessionMinutes.min * 60,
+        max: settings.sessionMinutes.max * 60,
+      },
+      faultsPerHourPerPoint: settings.chaos,
+      faultSeconds: settings.faultSeconds,
+    },
+    ...(statusWindowMs === null ? {} : { statusWindowMs }),
+  }, { clock: systemClock });
+
+  try {
+    await fleet.start();
+  } catch (error) {
+    if (!(error instanceof HealthPortInUseError)) throw error;
+    log.error(error.message);
+    return EXIT_PORT_IN_USE;
+  }
+  const signal = await waitForSignal();
+  log.info("Received {signal}: shutting down {count} points", {
+    signal,
+    count: cli.members.length,
+  });
+  const guard = setTimeout(() => {
+    log.error("Shutdown took too long: exiting anyway");
+    Deno.exit(1);
+  }, SHUTDOWN_DEADLINE_MS + 500);
+  const delivered = await fleet.stop(SHUTDOWN_DEADLINE_MS);
+  if (!delivered) log.warn("Some events could not be delivered before exit");
+  clearTimeout(guard);
+  log.info("Stopped");
+  return 0;
+}
+
+function waitForSignal(): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = Deno.build.os === "windows"
+      ? ["SIGINT", "SIGBREAK"]
+      : ["SIGINT", "SIGTERM"];
+    const handlers = signals.map((signal) => {
+      const handler = () => {
+        for (const [name, fn] of handlers) Deno.removeSignalListener(name, fn);
+        resolve(signal);
+      };
+      Deno.addSignalListener(signal, handler);
+      return [signal, handler] as const;
+    });
+  });
+}

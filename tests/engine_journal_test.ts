@@ -1,0 +1,276 @@
+/**
+ * Specification of the session journal as the engine uses it: a fake clock and an in-process
+ * meter, and the real SQLite outbox/journal in a temporary directory (the publisher appends to
+ * it exactly as the Kafka adapter does, so the transactions are the real ones). No network.
+ */
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import { getLogger } from "@logtape/logtape";
+import { Engine } from "../src/engine.ts";
+import type { ChargingMeter, Clock, EventPublisher, OutboundEvent } from "../src/ports.ts";
+import { MeterBank, type MeterReading, type PowerProfile } from "../src/domain/session.ts";
+import { seededRandom } from "../src/domain/random.ts";
+import { SqliteOutbox } from "../src/adapters/sqlite_outbox.ts";
+
+const T0 = Date.UTC(2026, 0, 1);
+const CP = "CP_J1";
+
+type FakeClock = ReturnType<typeof FakeTimers.createClock>;
+type TimerId = ReturnType<FakeClock["setTimeout"]>;
+
+function portOf(fake: FakeClock): Clock {
+  return {
+    now: () => fake.now,
+    setTimeout: (callback, ms) => fake.setTimeout(callback, ms),
+    clearTimeout: (handle) => fake.clearTimeout(handle as TimerId),
+    setInterval: (callback, ms) => fake.setInterval(callback, ms),
+    clearInterval: (handle) => fake.clearInterval(handle as TimerId),
+  };
+}
+
+/** Appends to the outbox like `KafkaBus.publish`; `failNext` makes the next append throw. */
+class OutboxPublisher implements EventPublisher {
+  failNext = false;
+  constructor(readonly outbox: SqliteOutbox) {}
+
+  publish(event: OutboundEvent): void {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error("disk full");
+    }
+    this.outbox.append(event);
+  }
+
+  flush(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  /** `event_type:reason-or-status` of every waiting event, in order. */
+  waiting(): string[] {
+    return this.outbox.peek(1000).map(({ event }) =>
+      `${event.value.event_type}:${
+        event.value.event_type === "charging_completed"
+          ? event.value["reason"]
+          : event.value["status"]
+      }`
+    );
+  }
+
+  values(eventType: string): Record<string, unknown>[] {
+    return this.outbox.peek(1000).map(({ event }) => event.value as Record<string, unknown>)
+      .filter((value) => value["event_type"] === eventType);
+  }
+}
+
+class InProcessMeter implements ChargingMeter {
+  readonly #bank = new MeterBank();
+  readonly #listeners = new Map<string, (reading: MeterReading) => void>();
+
+  start(
+    sessionId: string,
+    profile: PowerProfile,
+    baseEnergyKwh: number,
+    onReading: (reading: MeterReading) => void,
+  ): void {
+    this.#bank.start(sessionId, profile, baseEnergyKwh);
+    this.#listeners.set(sessionId, onReading);
+  }
+
+  supply(sessionId: string): void {
+    this.#bank.supply(sessionId);
+  }
+
+  stop(sessionId: string): Promise<MeterReading | null> {
+    this.#listeners.delete(sessionId);
+    return Promise.resolve(this.#bank.stop(sessionId));
+  }
+
+  deliver(realMs: number, timeScale: number): void {
+    this.#bank.advance((realMs / 1000) * timeScale);
+    for (const reading of this.#bank.readings()) this.#listeners.get(reading.sessionId)?.(reading);
+  }
+}
+
+async function withEngine(
+  body: (rig: {
+    engine: Engine;
+    outbox: SqliteOutbox;
+    publisher: OutboxPublisher;
+    tick: (ms: number) => Promise<void>;
+    send: (message: Record<string, unknown>) => Promise<void>;
+    restart: () => Engine;
+  }) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "engine-journal-test-" });
+  const fake = FakeTimers.createClock(T0);
+  const timeScale = 10;
+  let outbox = SqliteOutbox.open(dir, CP, { clock: { now: () => fake.now } });
+  const meter = new InProcessMeter();
+  let ids = 0;
+  let commands = 0;
+  const build = (publisher: OutboxPublisher) =>
+    new Engine({
+      cpId: CP,
+      location: "Test Street 1",
+      maxPowerKw: 22,
+      tariffEurPerKwh: 0.3,
+      progressIntervalMs: 1_000,
+      timeScale,
+      cpEventsTopic: "cp-events",
+    }, {
+      clock: portOf(fake),
+      random: seededRandom(1),
+      newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}`,
+      publisher,
+      meter,
+      logger: getLogger(["test", "engine-journal"]),
+      journal: publisher.outbox,
+    });
+  const rig = {
+    outbox,
+    publisher: new OutboxPublisher(outbox),
+    engine: null as unknown as Engine,
+    async tick(ms: number) {
+      for (let left = ms; left > 0; left -= 1_000) {
+        const step = Math.min(1_000, left);
+        fake.tick(step);
+        meter.deliver(step, timeScale);
+        await rig.engine.idle();
+      }
+    },
+    async send(message: Record<string, unknown>) {
+      rig.engine.receive(JSON.stringify({
+        message_id: `command-${++commands}`,
+        cp_id: CP,
+        timestamp: fake.now / 1000,
+        ...message,
+      }));
+      for (let i = 0; i < 3; i++) await rig.engine.idle();
+    },
+    /** A crash: the database is closed without any cleanup and opened again by a new engine. */
+    restart() {
+      rig.outbox.close();
+      outbox = SqliteOutbox.open(dir, CP, { clock: { now: () => fake.now } });
+      rig.outbox = outbox;
+      rig.publisher = new OutboxPublisher(outbox);
+      rig.engine = build(rig.publisher);
+      return rig.engine;
+    },
+  };
+  rig.engine = build(rig.publisher);
+  try {
+    await body(rig);
+  } finally {
+    rig.outbox.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const START = {
+  event_type: "charging_started",
+  action: "charging_started",
+  username: "ana",
+  user_id: 7,
+  client_id: "client-ana",
+};
+
+Deno.test("the session in progress is journaled on every meter reading with what closing it needs", async () => {
+  await withEngine(async ({ engine, outbox, tick, send }) => {
+    engine.register();
+    engine.markReady();
+    await send(START);
+    const session = engine.state.session!;
+    assert.equal(outbox.load()?.sessionId, session.id, "journaled from the start");
+    await tick(5_000);
+    const journaled = outbox.load()!;
+    assert.equal(journaled.driver.username, "ana");
+    assert.equal(journaled.driver.userId, 7);
+    assert.equal(journaled.driver.clientId, "client-ana");
+    assert.equal(journaled.authorizedAt, session.authorizedAt);
+    assert.equal(journaled.journaledAt, T0 + 5_000);
+    assert.equal(journaled.suppliedSeconds, 50, "five readings at time scale 10");
+    assert.ok(journaled.energyKwh > 0 && journaled.powerKw > 0);
+    assert.ok(journaled.publishedEnergyKwh > 0);
+    assert.ok(journaled.energyKwh >= journaled.publishedEnergyKwh);
+    assert.ok(journaled.profile.plateauFraction >= 0.8);
+  });
+});
+
+Deno.test("a session that ends with a ticket, or silently, leaves no journal row", async (t) => {
+  await t.step("unplug: the ticket and the journal row go together", async () => {
+    await withEngine(async ({ engine, outbox, publisher, tick, send }) => {
+      engine.register();
+      engine.markReady();
+      await send(START);
+      await tick(3_000);
+      await send({ event_type: "CP_UNPLUG", action: "unplug" });
+      assert.equal(outbox.load(), null);
+      assert.equal(publisher.values("charging_completed").length, 1);
+    });
+  });
+  await t.step("charging_stopped: no ticket and no journal row", async () => {
+    await withEngine(async ({ engine, outbox, publisher, tick, send }) => {
+      engine.register();
+      engine.markReady();
+      await send(START);
+      await tick(3_000);
+      await send({ event_type: "charging_stopped", action: "charging_stopped" });
+      assert.equal(outbox.load(), null);
+      assert.equal(publisher.values("charging_completed").length, 0);
+    });
+  });
+});
+
+Deno.test("after a crash, recover sends one engine_recovered ticket after the registration, never twice", async () => {
+  await withEngine(async (rig) => {
+    rig.engine.register();
+    rig.engine.markReady();
+    await rig.send(START);
+    await rig.tick(6_000);
+    const lastProgress = Math.max(
+      ...rig.publisher.values("charging_progress").map((value) => Number(value["energy_kwh"])),
+    );
+    const journaled = rig.outbox.load()!;
+    // Everything delivered before the crash: only what the restart produces waits.
+    rig.outbox.remove(rig.outbox.peek(1000).map((stored) => stored.seq));
+
+    const restarted = rig.restart();
+    restarted.register();
+    assert.equal(restarted.recover()?.sessionId, journaled.sessionId);
+    restarted.markReady();
+    await restarted.idle();
+    assert.deepEqual(rig.publisher.waiting(), [
+      "CP_REGISTRATION:offline",
+      "charging_completed:engine_recovered",
+      "cp_status_change:available",
+    ]);
+    const ticket = rig.publisher.values("charging_completed")[0]!;
+    assert.ok(Number(ticket["energy_kwh"]) >= lastProgress);
+    assert.equal(ticket["username"], "ana");
+    assert.equal(ticket["user_id"], 7);
+    assert.equal(ticket["duration_sec"], 60, "6 s at time scale 10, up to the last reading");
+    assert.equal(rig.outbox.load(), null);
+
+    const again = rig.restart();
+    again.register();
+    assert.equal(again.recover(), null);
+    assert.equal(rig.publisher.values("charging_completed").length, 1);
+  });
+});
+
+Deno.test("a ticket that cannot be stored keeps the journal row, so a restart still sends it", async () => {
+  await withEngine(async (rig) => {
+    rig.engine.register();
+    rig.engine.markReady();
+    await rig.send(START);
+    await rig.tick(3_000);
+    const restarted = rig.restart();
+    rig.publisher.failNext = true;
+    assert.throws(() => restarted.recover(), /disk full/);
+    assert.equal(rig.publisher.values("charging_completed").length, 0);
+    assert.notEqual(rig.outbox.load(), null, "the session is still journaled");
+    assert.equal(restarted.recover()?.driver.username, "ana");
+    assert.equal(rig.publisher.values("charging_completed").length, 1);
+    assert.equal(rig.outbox.load(), null);
+  });
+});

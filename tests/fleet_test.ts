@@ -1,0 +1,268 @@
+/**
+ * Integration tests of fleet mode against the real broker, real health sockets and the real
+ * charging Worker: many points in one process, each one indistinguishable on the wire from a
+ * single engine.
+ */
+import assert from "node:assert/strict";
+import { brokerAddress, CentralDouble, type SeenEvent, uniqueTopics } from "./support/kafka.ts";
+import { EngineProcess } from "./support/engine_process.ts";
+import { Fleet, type FleetLoad, type FleetMember } from "../src/fleet.ts";
+import { WorkerChargingMeter } from "../src/adapters/charging_worker.ts";
+import { systemClock } from "../src/ports.ts";
+import { probeHealth } from "../src/probe.ts";
+import type { FleetEvent } from "../src/fleet_schedule.ts";
+
+const NO_LOAD: FleetLoad = {
+  sessionsPerMinute: 0,
+  sessionSeconds: { min: 60, max: 120 },
+  faultsPerHourPerPoint: 0,
+  faultSeconds: { min: 30, max: 60 },
+};
+
+function members(prefix: string, count: number): FleetMember[] {
+  return Array.from({ length: count }, (_, i) => ({
+    cpId: `${prefix}_${String(i + 1).padStart(4, "0")}`,
+    location: `Bay ${i + 1}`,
+    maxPowerKw: 22,
+    tariffEurPerKwh: 0.3,
+    healthPort: 0,
+  }));
+}
+
+/** A fleet wired to the real broker; `workers` counts the charging meters it builds. */
+async function startFleet(
+  topics: { cpEvents: string; centralEvents: string },
+  points: FleetMember[],
+  load: FleetLoad = NO_LOAD,
+  timeScale = 1,
+) {
+  const broker = await brokerAddress();
+  const built = { workers: 0 };
+  const fleet = new Fleet({
+    members: points,
+    healthHost: "127.0.0.1",
+    kafka: {
+      brokers: [broker],
+      clientId: "fleet-test",
+      groupId: `fleet_group_${crypto.randomUUID()}`,
+      cpEventsTopic: topics.cpEvents,
+      centralEventsTopic: topics.centralEvents,
+    },
+    progressIntervalMs: 1000,
+    timeScale,
+    commandMaxAgeMs: 30_000,
+    settings: {},
+    seed: 7,
+    load,
+  }, {
+    clock: systemClock,
+    createMeter: (scale) => {
+      built.workers++;
+      return new WorkerChargingMeter({ timeScale: scale });
+    },
+  });
+  await fleet.start();
+  return { fleet, built };
+}
+
+function from(cpId: string, name: string) {
+  return (event: SeenEvent) =>
+    event.value["cp_id"] === cpId &&
+    (event.value["event_type"] === name || event.value["action"] === name);
+}
+
+function statusesOf(central: CentralDouble, cpId: string): string[] {
+  return central.events.filter(from(cpId, "cp_status_change")).map((e) =>
+    String(e.value["status"])
+  );
+}
+
+Deno.test("a fleet of 20 points: each registers and goes available under its own key, answers health, and a command for one point only affects that point", async () => {
+  const topics = uniqueTopics("fleet20");
+  const central = await CentralDouble.start(await brokerAddress(), topics);
+  const points = members("FLT20", 20);
+  const { fleet, built } = await startFleet(topics, points);
+  try {
+    await central.waitFor(
+      "20 registrations and 20 available statuses",
+      (events) =>
+        points.every((p) =>
+          events.some(from(p.cpId, "CP_REGISTRATION")) &&
+          events.some((e) =>
+            from(p.cpId, "cp_status_change")(e) && e.value["status"] === "available"
+          )
+        ),
+      20_000,
+    );
+    for (const point of points) {
+      const own = central.events.filter((e) => e.value["cp_id"] === point.cpId);
+      assert.ok(own.every((e) => e.key === point.cpId), `${point.cpId} events keyed by its id`);
+      assert.ok(own.every((e) => e.value["engine_id"] === point.cpId));
+      const registration = own.find(from(point.cpId, "CP_REGISTRATION"))!;
+      const data = registration.value["data"] as Record<string, unknown>;
+      assert.equal(data["location"], point.location);
+      assert.equal(data["localizacion"], point.location);
+      assert.equal(data["max_power_kw"], 22);
+      // Registration before the health port opened, then offline -> available (section 6).
+      assert.deepEqual(statusesOf(central, point.cpId), ["available"]);
+    }
+    const answers = await Promise.all(
+      points.map((p) => probeHealth({ host: "127.0.0.1", port: fleet.healthPort(p.cpId)! })),
+    );
+    assert.ok(answers.every((a) => a.kind === "answer" && a.answer === "OK"), String(answers));
+
+    await central.send({ event_type: "CP_FAULT", action: "fault", cp_id: "FLT20_0007" });
+    await central.waitFor(
+      "FLT20_0007 in fault",
+      () => statusesOf(central, "FLT20_0007").includes("fault"),
+    );
+    const after = await Promise.all(
+      points.map(async (p) => {
+        const result = await probeHealth({ host: "127.0.0.1", port: fleet.healthPort(p.cpId)! });
+        return [p.cpId, result.kind === "answer" ? result.answer : result.reason];
+      }),
+    );
+    assert.deepEqual(
+      after.filter(([, answer]) => answer !== "OK"),
+      [["FLT20_0007", "KO"]],
+    );
+    for (const point of points.filter((p) => p.cpId !== "FLT20_0007")) {
+      assert.deepEqual(statusesOf(central, point.cpId), ["available"], point.cpId);
+      assert.equal(fleet.engines.get(point.cpId)!.state.status, "available");
+    }
+    assert.equal(built.workers, 1, "one charging Worker for the whole fleet");
+  } finally {
+    await fleet.stop();
+    await central.close();
+  }
+});
+
+Deno.test("sessions on several points of a fleet are metered by the one Worker and end with the fleet's shutdown", async () => {
+  const topics = uniqueTopics("fleetcharge");
+  const central = await CentralDouble.start(await brokerAddress(), topics);
+  const points = members("FLTC", 4);
+  const { fleet, built } = await startFleet(topics, points);
+  let stopped = false;
+  try {
+    await central.waitFor(
+      "4 available",
+      () => points.every((p) => statusesOf(central, p.cpId).includes("available")),
+      20_000,
+    );
+    for (const [index, point] of points.slice(0, 3).entries()) {
+      await central.send({
+        event_type: "charging_started",
+        action: "charging_started",
+        cp_id: point.cpId,
+        username: `driver${index}`,
+        user_id: index,
+        client_id: `client${index}`,
+      });
+    }
+    await central.waitFor(
+      "progress from the 3 charging points",
+      (events) =>
+        points.slice(0, 3).every((p, index) =>
+          events.some((e) =>
+            from(p.cpId, "charging_progress")(e) && e.value["username"] === `driver${index}`
+          )
+        ),
+    );
+    assert.equal(central.events.filter(from("FLTC_0004", "charging_progress")).length, 0);
+    assert.equal(built.workers, 1);
+    assert.equal(await fleet.stop(), true);
+    stopped = true;
+    await central.waitFor(
+      "charging_completed (engine_shutdown) and offline for every charging point",
+      (events) =>
+        points.slice(0, 3).every((p) =>
+          events.some((e) =>
+            from(p.cpId, "charging_completed")(e) && e.value["reason"] === "engine_shutdown"
+          )
+        ) && points.every((p) => statusesOf(central, p.cpId).at(-1) === "offline"),
+    );
+  } finally {
+    if (!stopped) await fleet.stop();
+    await central.close();
+  }
+});
+
+Deno.test("auto sessions and chaos with a seed start local sessions and inject faults", async () => {
+  const topics = uniqueTopics("fleetload");
+  const central = await CentralDouble.start(await brokerAddress(), topics);
+  const points = members("FLTL", 4);
+  const carried: FleetEvent[] = [];
+  // At 600x, 60 sessions and 12 faults per point per simulated hour: a few of each per second.
+  const { fleet } = await startFleet(topics, points, {
+    sessionsPerMinute: 1,
+    sessionSeconds: { min: 300, max: 600 },
+    faultsPerHourPerPoint: 6,
+    faultSeconds: { min: 600, max: 1200 },
+  }, 600);
+  fleet.onLoadEvent((event) => carried.push(event));
+  try {
+    await central.waitFor(
+      "a local session's progress and an injected fault",
+      (events) =>
+        events.some((e) =>
+          e.value["action"] === "charging_progress" &&
+          String(e.value["username"]).startsWith("auto_driver_")
+        ) &&
+        events.some((e) =>
+          e.value["action"] === "cp_status_change" && e.value["status"] === "fault"
+        ),
+      20_000,
+    );
+    assert.ok(carried.some((event) => event.kind === "session_start"));
+    assert.ok(carried.some((event) => event.kind === "fault"));
+  } finally {
+    await fleet.stop();
+    await central.close();
+  }
+});
+
+Deno.test("`ev-cp-engine fleet --count 3` runs as its own process and shuts every point down on SIGTERM", async () => {
+  const topics = uniqueTopics("fleetproc");
+  const broker = await brokerAddress();
+  const central = await CentralDouble.start(broker, topics);
+  const engine = await EngineProcess.start([
+    "fleet",
+    "--count",
+    "3",
+    "--health-port-base",
+    "0",
+    "--health-host",
+    "127.0.0.1",
+    "--kafka-broker",
+    broker,
+    "--cp-events-topic",
+    topics.cpEvents,
+    "--central-events-topic",
+    topics.centralEvents,
+    "--group-id",
+    `fleet_group_${crypto.randomUUID()}`,
+  ]);
+  try {
+    await central.waitFor(
+      "3 points available",
+      () =>
+        ["CP_0001", "CP_0002", "CP_0003"].every((id) =>
+          statusesOf(central, id).includes("available")
+        ),
+      30_000,
+    );
+    engine.signal("SIGTERM");
+    assert.equal(await engine.exited(10_000), 0, engine.output);
+    await central.waitFor(
+      "offline from each point",
+      () =>
+        ["CP_0001", "CP_0002", "CP_0003"].every((id) =>
+          statusesOf(central, id).at(-1) === "offline"
+        ),
+    );
+    assert.match(engine.output, /fleet of 3 points \(CP_0001\.\.CP_0003\)/);
+  } finally {
+    await engine.dispose();
+    await central.close();
+  }
+});

@@ -1,0 +1,75 @@
+/**
+ * The engine's runtime permissions, in one place: the compile task bakes them into the binaries,
+ * the bundle smoke test runs the single-file engine with them, and a test checks that deno.json's
+ * `dev` and `start` tasks grant exactly the same environment variables.
+ *
+ * The environment variables come from the settings table (src/config.ts), so a new setting
+ * changes every list at once.
+ *
+ * @module
+ */
+import { ENV_VARS, SETTINGS } from "../src/config.ts";
+
+/**
+ * Environment variables kafkajs reads when it loads or logs (`NODE_ENV`, `KAFKAJS_LOG_LEVEL`,
+ * `KAFKAJS_NO_PARTITIONER_WARNING`, `KAFKAJS_DEBUG_*`): granted as `NODE_ENV` and the prefix
+ * `KAFKAJS_*`.
+ */
+export const KAFKAJS_ENV_VARS: readonly string[] = ["NODE_ENV", "KAFKAJS_*"];
+
+/**
+ * Environment variables the operator console reads (src/adapters/console.ts) to decide on
+ * colours: `NO_COLOR`, `TERM`, `COLORTERM`.
+ */
+export const CONSOLE_ENV_VARS: readonly string[] = ["NO_COLOR", "TERM", "COLORTERM"];
+
+/** The module the charging Worker runs; it must be embedded into a compiled binary. */
+export const WORKER_MODULE = "src/adapters/charging_worker_main.ts";
+
+/** The state directory when `--state-dir` is not given (from the settings table when present). */
+export const DEFAULT_STATE_DIR: string =
+  (SETTINGS as Record<string, { readonly shown?: string }>)["stateDir"]?.shown ?? "./state";
+
+/**
+ * Directories the engine may read secrets from (Kafka SASL password files, TLS CA files): a local
+ * `./secrets` and Docker's and Kubernetes' `/run/secrets`. Read only.
+ */
+export const SECRET_DIRS: readonly string[] = ["./secrets", "/run/secrets"];
+
+/**
+ * Every environment variable the engine may read: kafkajs', the settings table's, then the
+ * console's.
+ */
+export function engineEnvVars(): string[] {
+  return [...KAFKAJS_ENV_VARS, ...ENV_VARS, ...CONSOLE_ENV_VARS];
+}
+
+/**
+ * The permission flags of the single-file engine (compiled binary or bundle): network (Kafka
+ * brokers and the health port), exactly the engine's environment variables, reading and
+ * writing only under the state directory (plus reading the secret directories), and no prompt.
+ */
+export function binaryPermissionFlags(stateDir: string = DEFAULT_STATE_DIR): string[] {
+  return [
+    "--no-prompt",
+    "--allow-net",
+    `--allow-env=${engineEnvVars().join(",")}`,
+    `--allow-read=${[stateDir, ...SECRET_DIRS].join(",")}`,
+    `--allow-write=${stateDir}`,
+  ];
+}
+
+/** The values (split at commas) of a `deno run` command line's `--allow-<name>=` flag, or `[]`. */
+export function allowedOf(commandLine: string, name: "read" | "write"): string[] {
+  const prefix = `--allow-${name}=`;
+  const flag = commandLine.split(/\s+/).find((word) => word.startsWith(prefix));
+  return flag === undefined ? [] : flag.slice(prefix.length).split(",").filter((p) => p !== "");
+}
+
+/** The `--allow-env` values (split at commas) of a `deno run` command line, or `[]`. */
+export function allowedEnvOf(commandLine: string): string[] {
+  const flags = commandLine.split(/\s+/).filter((word) => word.startsWith("--allow-env"));
+  if (flags.length !== 1) return [];
+  const [, value] = flags[0]!.split("=", 2);
+  return value === undefined ? ["<all>"] : value.split(",").filter((name) => name !== "");
+}
