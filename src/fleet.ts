@@ -176,12 +176,17 @@ export class Fleet {
     if (!(await this.#bus.flush(REGISTRATION_WAIT_MS))) {
       this.#log.warn("Registrations not delivered yet: they go out first when Kafka is reachable");
     }
+    const healthLog = engineLogger("health");
     try {
       for (const member of this.#options.members) {
         const engine = this.#engines.get(member.cpId)!;
         this.#health.set(
           member.cpId,
-          HealthServer.listen({ hostname: this.#options.healthHost, port: member.healthPort }, {
+          HealthServer.listen({
+            hostname: this.#options.healthHost,
+            port: member.healthPort,
+            logger: healthLog.with({ cp_id: member.cpId }),
+          }, {
             healthAnswer: () => engine.healthAnswer(),
             onProbe: () => engine.probe(),
           }),

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { engineLogger } from "./logging.ts";
+import { engineLogger, type Logger } from "./logging.ts";
 import {
   encodeStatusReplyFrame,
   isStatusRequest,
@@ -45,6 +45,8 @@ export interface HealthServerOptions {
   maxLineBytes?: number;
   /** Connections served at once; beyond it new connections are closed at once. Default 1024. */
   maxConnections?: number;
+  /** Where the server logs (default: the `health` logger); the engine adds its cp id. */
+  logger?: Logger;
 }
 
 /** {@linkcode HealthServer.listen} could not open the port because something already uses it. */
@@ -94,7 +96,7 @@ const KO_FRAME_REPLY = encodeStatusReplyFrame("KO");
 const ERR_FRAME_REPLY = encodeStatusReplyFrame("ERR");
 const NACK_REPLY = Uint8Array.of(NACK);
 
-const logger = engineLogger("health");
+const defaultLogger = engineLogger("health");
 
 /** One accepted client: its socket, its receive buffer and when it last made a request. */
 interface Connection {
@@ -132,6 +134,7 @@ export class HealthServer {
   readonly hostname: string;
 
   readonly #listener: Deno.TcpListener;
+  readonly #log: Logger;
   readonly #source: HealthSource;
   readonly #idleTimeoutMs: number;
   /** Idle connections are found by a periodic sweep, not by a timer per connection. */
@@ -153,6 +156,7 @@ export class HealthServer {
     source: HealthSource,
   ) {
     this.#listener = listener;
+    this.#log = options.logger ?? defaultLogger;
     this.#source = source;
     this.port = listener.addr.port;
     this.hostname = listener.addr.hostname;
@@ -200,7 +204,7 @@ export class HealthServer {
       );
     }
     const server = new HealthServer(listener, options, source);
-    logger.info("Health server listening on {host}:{port}", {
+    server.#log.info("Health server listening on {host}:{port}", {
       host: server.hostname,
       port: server.port,
     });
@@ -238,7 +242,10 @@ export class HealthServer {
     // A connection accepted just before the listener closed may have been added since.
     for (const connection of this.#connections) this.#closeConnection(connection);
     await Promise.all(this.#connectionLoops);
-    logger.info("Health server on {host}:{port} closed", { host: this.hostname, port: this.port });
+    this.#log.info("Health server on {host}:{port} closed", {
+      host: this.hostname,
+      port: this.port,
+    });
   }
 
   async #accept(): Promise<void> {
@@ -253,13 +260,15 @@ export class HealthServer {
         }
         // Out of file descriptors and the like: this client is lost, the next may not be. The
         // pause keeps a persistent failure from spinning the CPU.
-        logger.warning("Health server could not accept a connection, retrying: {error}", { error });
+        this.#log.warning("Health server could not accept a connection, retrying: {error}", {
+          error,
+        });
         await this.#pauseAccepting();
         continue;
       }
       if (this.#closing || this.#connections.size >= this.#maxConnections) {
         if (!this.#closing) {
-          logger.debug("Health connection refused: {max} connections already open", {
+          this.#log.debug("Health connection refused: {max} connections already open", {
             max: this.#maxConnections,
           });
         }
@@ -315,7 +324,7 @@ export class HealthServer {
         count = await connection.conn.read(connection.buffer.subarray(connection.end));
       } catch (error) {
         if (!connection.closed) {
-          logger.debug("Health connection from {remote} failed while reading: {error}", {
+          this.#log.debug("Health connection from {remote} failed while reading: {error}", {
             remote: connection.remote,
             error,
           });
@@ -369,14 +378,14 @@ export class HealthServer {
       }
       connection.start += frame.consumed;
       if (frame.kind === "bad_lrc") {
-        logger.debug("Health frame from {remote} has a bad LRC: NACK", {
+        this.#log.debug("Health frame from {remote} has a bad LRC: NACK", {
           remote: connection.remote,
         });
         replies.push(NACK_REPLY);
       } else if (isStatusRequest(buffer, frame.payloadStart, frame.payloadEnd)) {
         replies.push(this.#probe(connection) === "OK" ? OK_FRAME_REPLY : KO_FRAME_REPLY);
       } else {
-        logger.debug("Unknown health frame from {remote}: {request}", {
+        this.#log.debug("Unknown health frame from {remote}: {request}", {
           remote: connection.remote,
           request: printable(buffer, frame.payloadStart, frame.payloadEnd),
         });
@@ -407,7 +416,7 @@ export class HealthServer {
     if (isStatusRequest(buffer, first, last)) {
       return this.#probe(connection) === "OK" ? OK_LINE : KO_LINE;
     }
-    logger.debug("Unknown health request from {remote}: {request}", {
+    this.#log.debug("Unknown health request from {remote}: {request}", {
       remote: connection.remote,
       request: printable(buffer, start, end),
     });
@@ -422,13 +431,15 @@ export class HealthServer {
       answer = this.#source.healthAnswer();
     } catch (error) {
       // The engine cannot vouch for its health: the safe answer is KO.
-      logger.error("The engine failed to give a health answer, answering KO: {error}", { error });
+      this.#log.error("The engine failed to give a health answer, answering KO: {error}", {
+        error,
+      });
       answer = "KO";
     }
     try {
       this.#source.onProbe();
     } catch (error) {
-      logger.error("The engine failed to record a health probe: {error}", { error });
+      this.#log.error("The engine failed to record a health probe: {error}", { error });
     }
     return answer;
   }
@@ -438,7 +449,7 @@ export class HealthServer {
     replies: Uint8Array[],
     rejection: Uint8Array,
   ): Promise<Verdict> {
-    logger.debug(
+    this.#log.debug(
       "Health request from {remote} is longer than {max} bytes: answered and disconnected",
       { remote: connection.remote, max: this.#maxLineBytes },
     );
@@ -460,7 +471,7 @@ export class HealthServer {
       return true;
     } catch (error) {
       if (!connection.closed) {
-        logger.debug("Health connection from {remote} failed while writing: {error}", {
+        this.#log.debug("Health connection from {remote} failed while writing: {error}", {
           remote: connection.remote,
           error,
         });
@@ -491,7 +502,7 @@ export class HealthServer {
     this.#tick++;
     for (const connection of this.#connections) {
       if (this.#tick - connection.lastActiveTick <= this.#idleTicks) continue;
-      logger.debug("Health connection from {remote} idle for {timeout} ms: closed", {
+      this.#log.debug("Health connection from {remote} idle for {timeout} ms: closed", {
         remote: connection.remote,
         timeout: this.#idleTimeoutMs,
       });
