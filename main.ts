@@ -19,6 +19,7 @@ import { WorkerChargingMeter } from "./src/adapters/charging_worker.ts";
 import { SqliteOutbox, StateDirError } from "./src/adapters/sqlite_outbox.ts";
 import { VERSION } from "./src/version.ts";
 import { OperatorConsole } from "./src/adapters/console.ts";
+import { waitForStopSignal } from "./src/adapters/signals.ts";
 import { PROBE_COMMAND, runProbeCommand } from "./src/cli_probe.ts";
 import { FLEET_COMMAND, runFleetCommand } from "./src/cli_fleet.ts";
 
@@ -134,7 +135,11 @@ async function runEngine(config: EngineConfig): Promise<number> {
 
   let health: HealthServer;
   try {
-    health = HealthServer.listen({ hostname: config.healthHost, port: config.healthPort }, {
+    health = HealthServer.listen({
+      hostname: config.healthHost,
+      port: config.healthPort,
+      logger: engineLogger("health").with({ cp_id: config.cpId }),
+    }, {
       healthAnswer: () => engine.healthAnswer(),
       onProbe: () => engine.probe(),
     });
@@ -161,7 +166,7 @@ async function runEngine(config: EngineConfig): Promise<number> {
   await bus.consumeCommands((value) => engine.receive(value));
 
   const stop = await Promise.race([
-    waitForSignal(operatorConsole?.quitRequested),
+    waitForStopSignal(operatorConsole?.quitRequested),
     bus.authenticationFailure,
   ]);
   if (typeof stop !== "string") {
@@ -183,27 +188,6 @@ async function runEngine(config: EngineConfig): Promise<number> {
   log.info("Stopped");
   operatorConsole?.close();
   return 0;
-}
-
-/** Resolves with the first of SIGINT / SIGTERM or the console's quit key (`quit`). */
-function waitForSignal(quit?: Promise<string>): Promise<string> {
-  return new Promise((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows"
-      ? ["SIGINT", "SIGBREAK"]
-      : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const handler = () => {
-        for (const [name, fn] of handlers) Deno.removeSignalListener(name, fn);
-        resolve(signal);
-      };
-      Deno.addSignalListener(signal, handler);
-      return [signal, handler] as const;
-    });
-    quit?.then((reason) => {
-      for (const [name, fn] of handlers) Deno.removeSignalListener(name, fn);
-      resolve(reason);
-    });
-  });
 }
 
 if (import.meta.main) {

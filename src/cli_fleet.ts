@@ -9,14 +9,18 @@
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   addSettings,
   type CliIo,
   EXIT_BAD_CONFIG,
   FLEET_SETTINGS,
   type FleetSettings,
+  invalidConfigError,
+  newCommand,
+  parseCommand,
   readConfig,
+  readSetting,
   type Setting,
   SETTINGS,
 } from "./config.ts";
@@ -26,6 +30,7 @@ import { FleetFileError, generateMembers, parseFleetFile } from "./fleet_file.ts
 import { HealthPortInUseError } from "./adapters/health_server.ts";
 import { kafkaSecurityOptions, securityProblem } from "./adapters/kafka_security.ts";
 import { engineLogger, setupLogging } from "./adapters/logging.ts";
+import { waitForStopSignal } from "./adapters/signals.ts";
 import { systemClock } from "./ports.ts";
 import { VERSION } from "./version.ts";
 
@@ -88,23 +93,12 @@ export async function parseFleetCli(
   const engineTable = Object.fromEntries(
     Object.entries(SETTINGS).filter(([key]) => !PER_POINT.has(key)),
   ) as Record<string, Setting>;
-  const command = new Command(`ev-cp-engine ${FLEET_COMMAND}`)
-    .description(
-      "Many charging points in one process: one Kafka producer and consumer, one charging " +
-        "worker, one health port per point. Optionally drives sessions and faults by itself.",
-    )
-    .version(VERSION, "-V, --version", "print the version")
-    .helpOption("-h, --help", "show this help")
-    .exitOverride()
-    .configureOutput({
-      writeOut: io.stdout,
-      writeErr: io.stderr,
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-      outputError: (message, write) => write(message.replace(/\n(?=.)/g, " ")),
-    })
-    .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
+  const command = newCommand(
+    `ev-cp-engine ${FLEET_COMMAND}`,
+    "Many charging points in one process: one Kafka producer and consumer, one charging " +
+      "worker, one health port per point. Optionally drives sessions and faults by itself.",
+    io,
+  ).version(VERSION, "-V, --version", "print the version");
   addSettings(command, FLEET_SETTINGS);
   addSettings(command, engineTable);
   command.addOption(
@@ -124,7 +118,7 @@ export async function parseFleetCli(
     const engine = readConfig(command, io);
     const problem = securityProblem(engine);
     if (problem !== null) {
-      throw new CommanderError(EXIT_BAD_CONFIG, "config.invalidEnv", `error: ${problem}`);
+      throw invalidConfigError(problem);
     }
     parsed = {
       engine,
@@ -132,14 +126,8 @@ export async function parseFleetCli(
       statusWindowMs: command.opts<{ statusWindowMs?: number }>().statusWindowMs ?? null,
     };
   });
-  try {
-    command.parse([...args], { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    if (error.code === "config.invalidEnv") io.stderr(`${error.message}\n`);
-    const success = error.code === "commander.helpDisplayed" || error.code === "commander.version";
-    return { kind: "exit", code: success ? 0 : EXIT_BAD_CONFIG };
-  }
+  const exitCode = parseCommand(command, args, io, EXIT_BAD_CONFIG);
+  if (exitCode !== null) return { kind: "exit", code: exitCode };
   if (parsed === null) return { kind: "exit", code: EXIT_BAD_CONFIG };
   const { engine, fleet, statusWindowMs } = parsed as {
     engine: EngineConfig;
@@ -192,24 +180,8 @@ export async function parseFleetCli(
 
 function readFleetSettings(command: Command, io: CliIo): FleetSettings {
   const options = command.opts<Record<string, unknown>>();
-  const pick = <K extends keyof FleetSettings>(key: K): FleetSettings[K] | undefined => {
-    const setting: Setting = FLEET_SETTINGS[key];
-    const fromFlag = options[new Option(setting.flag).attributeName()];
-    if (fromFlag !== undefined) return fromFlag as FleetSettings[K];
-    const raw = io.env(setting.env);
-    if (raw === undefined || raw === "") return undefined;
-    try {
-      return setting.parse(raw) as FleetSettings[K];
-    } catch (error) {
-      throw new CommanderError(
-        EXIT_BAD_CONFIG,
-        "config.invalidEnv",
-        `error: ${setting.env}=${JSON.stringify(raw)} (for ${
-          setting.flag.split(" ")[0]
-        }) is invalid: ${(error as Error).message}`,
-      );
-    }
-  };
+  const pick = <K extends keyof FleetSettings>(key: K) =>
+    readSetting(options, FLEET_SETTINGS[key], io) as FleetSettings[K] | undefined;
   return {
     count: pick("count") ?? null,
     file: pick("file") ?? null,
@@ -282,7 +254,7 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
     log.error(error.message);
     return EXIT_PORT_IN_USE;
   }
-  const signal = await waitForSignal();
+  const signal = await waitForStopSignal();
   log.info("Received {signal}: shutting down {count} points", {
     signal,
     count: cli.members.length,
@@ -296,20 +268,4 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
   clearTimeout(guard);
   log.info("Stopped");
   return 0;
-}
-
-function waitForSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows"
-      ? ["SIGINT", "SIGBREAK"]
-      : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((signal) => {
-      const handler = () => {
-        for (const [name, fn] of handlers) Deno.removeSignalListener(name, fn);
-        resolve(signal);
-      };
-      Deno.addSignalListener(signal, handler);
-      return [signal, handler] as const;
-    });
-  });
 }

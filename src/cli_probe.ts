@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { type CliIo, invalidEnvError, newCommand, parseCommand } from "./config.ts";
 import { probeHealth, type ProbeResult } from "./probe.ts";
 
 /** Exit code of `probe` when the engine answered `OK`. */
@@ -19,11 +20,7 @@ export const EXIT_PROBE_NO_ANSWER = 2;
 export const PROBE_COMMAND = "probe";
 
 /** Where the probe reads the environment and writes its output (tests pass their own). */
-export interface ProbeIo {
-  readonly env: (name: string) => string | undefined;
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-}
+export type ProbeIo = CliIo;
 
 /** What one probe asks, after defaults. */
 export interface ProbeSettings {
@@ -65,11 +62,12 @@ function parseTimeout(raw: string): number {
 }
 
 function buildProbeCommand(io: ProbeIo): Command {
-  return new Command(`ev-cp-engine ${PROBE_COMMAND}`)
-    .description(
-      "Ask an engine's health port once and print the answer. " +
-        "Exit code 0: OK, 1: KO, 2: no answer or a bad flag.",
-    )
+  return newCommand(
+    `ev-cp-engine ${PROBE_COMMAND}`,
+    "Ask an engine's health port once and print the answer. " +
+      "Exit code 0: OK, 1: KO, 2: no answer or a bad flag.",
+    io,
+  )
     .addOption(
       new Option("--host <address>", "the engine's health address").default(DEFAULT_HOST)
         .argParser(parseHost),
@@ -85,20 +83,7 @@ function buildProbeCommand(io: ProbeIo): Command {
       new Option("--timeout <s>", "seconds to wait for the answer")
         .default(DEFAULT_TIMEOUT_SECONDS)
         .argParser(parseTimeout),
-    )
-    .helpOption("-h, --help", "show this help")
-    .exitOverride()
-    .configureOutput({
-      writeOut: io.stdout,
-      writeErr: io.stderr,
-      // Plain help text: commander would otherwise read NO_COLOR, FORCE_COLOR and
-      // CLICOLOR_FORCE, which the scoped --allow-env does not grant.
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-      outputError: (message, write) => write(message.replace(/\n(?=.)/g, " ")),
-    })
-    .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
+    );
 }
 
 /**
@@ -127,13 +112,7 @@ export function parseProbeArgs(
         try {
           port = parsePort(raw);
         } catch (error) {
-          throw new CommanderError(
-            EXIT_PROBE_NO_ANSWER,
-            "probe.invalidEnv",
-            `error: ${PORT_ENV}=${JSON.stringify(raw)} (for --port) is invalid: ${
-              (error as Error).message
-            }`,
-          );
+          throw invalidEnvError(PORT_ENV, "--port", raw, (error as Error).message);
         }
       }
     }
@@ -144,16 +123,8 @@ export function parseProbeArgs(
       timeoutSeconds: options.timeout,
     };
   });
-  try {
-    command.parse([...args], { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    if (error.code === "probe.invalidEnv") io.stderr(`${error.message}\n`);
-    return {
-      kind: "exit",
-      code: error.code === "commander.helpDisplayed" ? 0 : EXIT_PROBE_NO_ANSWER,
-    };
-  }
+  const exitCode = parseCommand(command, args, io, EXIT_PROBE_NO_ANSWER);
+  if (exitCode !== null) return { kind: "exit", code: exitCode };
   if (settings === null) return { kind: "exit", code: EXIT_PROBE_NO_ANSWER };
   return { kind: "probe", settings };
 }

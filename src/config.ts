@@ -509,21 +509,15 @@ export function addSettings(
   return command;
 }
 
-/** Builds the `ev-cp-engine` command line (shared with sub-commands added elsewhere). */
-export function buildCli(io: CliIo): Command {
-  const program = new Command("ev-cp-engine")
-    .description(
-      "Charging point engine of an EVCharging network: registers with Central over Kafka, " +
-        "simulates charging sessions and answers the Monitor's health checks.",
-    )
-    .version(versionText(), "-V, --version", "print the version, the Deno version and target")
-    .addHelpText(
-      "after",
-      "\nCommands:\n  probe [--host H] [--port P] [--framed] [--timeout S]  ask an engine's health " +
-        "port once (exit 0: OK, 1: KO, 2: no answer); see `ev-cp-engine probe --help`" +
-        "\n  fleet --count N | --file F  many charging points in one process, with optional " +
-        "auto sessions and chaos; see `ev-cp-engine fleet --help`",
-    )
+/**
+ * A command with the engine's command-line conventions: help on `-h, --help`, output through `io`
+ * without colours, errors on one line with a suggestion for a mistyped flag, no stray arguments,
+ * and `exitOverride` (parsing throws a `CommanderError` instead of exiting; see
+ * {@linkcode parseCommand}). Used by the engine and its `probe` and `fleet` sub-commands.
+ */
+export function newCommand(name: string, description: string, io: CliIo): Command {
+  return new Command(name)
+    .description(description)
     .helpOption("-h, --help", "show this help")
     .exitOverride()
     .configureOutput({
@@ -537,31 +531,99 @@ export function buildCli(io: CliIo): Command {
     })
     .showSuggestionAfterError(true)
     .allowExcessArguments(false);
+}
+
+/**
+ * The code of a `CommanderError` an action throws for a bad environment value or configuration:
+ * {@linkcode parseCommand} prints its message, since commander prints only its own errors.
+ */
+const INVALID_ENV = "config.invalidEnv";
+
+/**
+ * Parses `args` (without the program name) with a command built by {@linkcode newCommand}.
+ * Returns null when the command's action ran; otherwise help, the version or an error was
+ * printed and the result is the exit code: 0 after help or the version, `failureCode` for an
+ * error.
+ */
+export function parseCommand(
+  command: Command,
+  args: readonly string[],
+  io: CliIo,
+  failureCode: number,
+): number | null {
+  try {
+    command.parse([...args], { from: "user" });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.code === INVALID_ENV) io.stderr(`${error.message}\n`);
+    const success = error.code === "commander.helpDisplayed" || error.code === "commander.version";
+    return success ? 0 : failureCode;
+  }
+  return null;
+}
+
+/** Builds the `ev-cp-engine` command line (shared with sub-commands added elsewhere). */
+export function buildCli(io: CliIo): Command {
+  const program = newCommand(
+    "ev-cp-engine",
+    "Charging point engine of an EVCharging network: registers with Central over Kafka, " +
+      "simulates charging sessions and answers the Monitor's health checks.",
+    io,
+  )
+    .version(versionText(), "-V, --version", "print the version, the Deno version and target")
+    .addHelpText(
+      "after",
+      "\nCommands:\n  probe [--host H] [--port P] [--framed] [--timeout S]  ask an engine's health " +
+        "port once (exit 0: OK, 1: KO, 2: no answer); see `ev-cp-engine probe --help`" +
+        "\n  fleet --count N | --file F  many charging points in one process, with optional " +
+        "auto sessions and chaos; see `ev-cp-engine fleet --help`",
+    );
   return addSettings(program).addOption(new Option("--no-console", "same as --console off"));
+}
+
+/**
+ * The error for a bad environment value, thrown from an action: one line naming the variable, the
+ * flag it stands for, the value and what is expected (`problem`, the validator's message).
+ */
+export function invalidEnvError(
+  env: string,
+  flag: string,
+  raw: string,
+  problem: string,
+): CommanderError {
+  return invalidConfigError(`${env}=${JSON.stringify(raw)} (for ${flag}) is invalid: ${problem}`);
+}
+
+/** The error for a bad configuration found in an action (`message` without `error: `). */
+export function invalidConfigError(message: string): CommanderError {
+  return new CommanderError(EXIT_BAD_CONFIG, INVALID_ENV, `error: ${message}`);
+}
+
+/**
+ * One setting of a table: the value of its flag among `options` (`command.opts()`), else its
+ * environment variable's parsed, else undefined (no default applied).
+ */
+export function readSetting(
+  options: Readonly<Record<string, unknown>>,
+  setting: Setting,
+  io: CliIo,
+): unknown {
+  const fromFlag = options[new Option(setting.flag).attributeName()];
+  if (fromFlag !== undefined) return fromFlag;
+  const raw = io.env(setting.env);
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return setting.parse(raw);
+  } catch (error) {
+    throw invalidEnvError(setting.env, setting.flag.split(" ")[0]!, raw, (error as Error).message);
+  }
 }
 
 /** Reads the options commander collected, with environment values and defaults applied. */
 export function readConfig(command: Command, io: CliIo): EngineConfig {
   const options = command.opts<Record<string, unknown>>();
-  const pick = <K extends keyof EngineConfig>(key: K): EngineConfig[K] | undefined => {
-    const setting: Setting = SETTINGS[key];
-    const fromFlag = options[new Option(setting.flag).attributeName()];
-    if (fromFlag !== undefined) return fromFlag as EngineConfig[K];
-    const raw = io.env(setting.env);
-    if (raw === undefined || raw === "") return undefined;
-    try {
-      return setting.parse(raw) as EngineConfig[K];
-    } catch (error) {
-      const flag = setting.flag.split(" ")[0];
-      throw new CommanderError(
-        EXIT_BAD_CONFIG,
-        "config.invalidEnv",
-        `error: ${setting.env}=${JSON.stringify(raw)} (for ${flag}) is invalid: ${
-          (error as Error).message
-        }`,
-      );
-    }
-  };
+  const pick = <K extends keyof EngineConfig>(key: K) =>
+    readSetting(options, SETTINGS[key], io) as EngineConfig[K] | undefined;
   const value = <K extends keyof typeof DEFAULTS>(key: K) => pick(key) ?? DEFAULTS[key];
   const cpId = value("cpId");
   return {
@@ -606,17 +668,11 @@ export function parseCli(args: readonly string[], io: CliIo): CliResult {
     config = readConfig(program, io);
     const problem = securityProblem(config);
     if (problem !== null) {
-      throw new CommanderError(EXIT_BAD_CONFIG, "config.invalidEnv", `error: ${problem}`);
+      throw invalidConfigError(problem);
     }
   });
-  try {
-    program.parse([...args], { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    if (error.code === "config.invalidEnv") io.stderr(`${error.message}\n`);
-    const success = error.code === "commander.helpDisplayed" || error.code === "commander.version";
-    return { kind: "exit", code: success ? 0 : EXIT_BAD_CONFIG };
-  }
+  const exitCode = parseCommand(program, args, io, EXIT_BAD_CONFIG);
+  if (exitCode !== null) return { kind: "exit", code: exitCode };
   if (config === null) return { kind: "exit", code: EXIT_BAD_CONFIG };
   return { kind: "engine", config };
 }

@@ -10,7 +10,7 @@ import { bundleEngine } from "../tools/bundle.ts";
 import { binaryPermissionFlags } from "../tools/permissions.ts";
 import { probeHealth } from "../src/probe.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { EngineProcess, freePort } from "./support/engine_process.ts";
+import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 
 /** Every file under `directory`, as paths relative to it. */
 async function filesUnder(directory: string, prefix = ""): Promise<string[]> {
@@ -63,18 +63,7 @@ Deno.test({
     const healthPort = freePort();
     const central = await CentralDouble.start(broker, topics);
     const engine = EngineProcess.spawn(bundleCommand(runDir, denoDir, [
-      "--cp-id",
-      cpId,
-      "--kafka-broker",
-      broker,
-      "--health-host",
-      "127.0.0.1",
-      "--health-port",
-      String(healthPort),
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
+      ...engineArgs({ cpId, broker, healthPort, topics }),
       "--progress-interval",
       "1",
       "--time-scale",

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { parseProbeArgs, type ProbeIo } from "../src/cli_probe.ts";
 import { ACK, encodeFrame, ETX, NACK, STX } from "../src/protocol/health_frames.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { EngineProcess, freePort, startTaskArgs } from "./support/engine_process.ts";
+import { engineArgs, EngineProcess, freePort, startTaskArgs } from "./support/engine_process.ts";
 
 const decoder = new TextDecoder();
 
@@ -126,18 +126,7 @@ Deno.test({
     const healthPort = freePort();
     const central = await CentralDouble.start(broker, topics);
     const engine = await EngineProcess.start([
-      "--cp-id",
-      cpId,
-      "--kafka-broker",
-      broker,
-      "--health-host",
-      "127.0.0.1",
-      "--health-port",
-      String(healthPort),
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
+      ...engineArgs({ cpId, broker, healthPort, topics }),
     ]);
     const port = String(healthPort);
     try {

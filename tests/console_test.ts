@@ -6,68 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { brokerAddress, CentralDouble, type SeenEvent, uniqueTopics } from "./support/kafka.ts";
-import { freePort, startTaskArgs } from "./support/engine_process.ts";
+import { engineArgs, freePort, passThroughEnv, startTaskArgs } from "./support/engine_process.ts";
+import { health, waitForHealth } from "./support/health.ts";
 import { TerminalEngine } from "./support/terminal.ts";
-import { probeHealth } from "../src/probe.ts";
 
 const ESC = "\x1b";
 /** Any SGR (colour, bold) escape sequence. */
 const ANY_COLOUR = new RegExp(`${ESC}\\[[0-9;]*m`);
-
-/** What deno needs to find its cache; none of the engine's own settings. */
-function passThroughEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
-async function healthOf(port: number): Promise<string> {
-  const result = await probeHealth({ host: "127.0.0.1", port, timeoutMs: 2_000 });
-  return result.kind === "answer" ? result.answer : `no answer (${result.reason})`;
-}
-
-/** Waits until the health port answers `expected` (the answer follows the key at once). */
-async function waitForHealth(port: number, expected: "OK" | "KO", timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    last = await healthOf(port);
-    if (last === expected) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`Health stayed ${last}, expected ${expected}`);
-}
-
-function engineArgs(cpId: string, topics: ReturnType<typeof uniqueTopics>, broker: string) {
-  const port = freePort();
-  return {
-    port,
-    args: [
-      "--cp-id",
-      cpId,
-      "--location",
-      "Lab bench 4",
-      "--kafka-broker",
-      broker,
-      "--health-port",
-      String(port),
-      "--health-host",
-      "127.0.0.1",
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
-      "--progress-interval",
-      "1",
-      // The tests probe by hand: a silent Monitor must not end their sessions.
-      "--monitor-timeout",
-      "3600",
-    ],
-  };
-}
 
 const STATE_DIR = new URL("../state/", import.meta.url);
 
@@ -78,6 +23,48 @@ function cpId(label: string): string {
 
 async function removeState(id: string): Promise<void> {
   await Deno.remove(new URL(id, STATE_DIR), { recursive: true }).catch(() => {});
+}
+
+/**
+ * A console test's parts: a Central double on fresh topics (`console-<topicLabel>`), a fresh cp id
+ * and the engine's flags for it, on a free health port. `close` closes the double and removes the
+ * engine's state.
+ */
+async function consoleRig(topicLabel: string, idLabel: string) {
+  const broker = await brokerAddress();
+  const topics = uniqueTopics(`console-${topicLabel}`);
+  const central = await CentralDouble.start(broker, topics);
+  const id = cpId(idLabel);
+  const port = freePort();
+  const args = [
+    ...engineArgs({ cpId: id, broker, healthPort: port, topics }),
+    "--location",
+    "Lab bench 4",
+    "--progress-interval",
+    "1",
+    // The tests probe by hand: a silent Monitor must not end their sessions.
+    "--monitor-timeout",
+    "3600",
+  ];
+  return {
+    central,
+    id,
+    port,
+    args,
+    close: async () => {
+      await central.close();
+      await removeState(id);
+    },
+  };
+}
+
+/** The engine exited with code 0 and left the terminal as it found it. */
+async function assertExitedCleanly(terminal: TerminalEngine): Promise<void> {
+  assert.deepEqual(await terminal.exited(), {
+    code: 0,
+    terminalRestored: true,
+    cursorVisible: true,
+  });
 }
 
 /** The events after the first `from`, by event type. */
@@ -102,11 +89,8 @@ function panelOf(screen: string): string {
 Deno.test({
   name: "in a terminal the panel is live and each key sends what the same Kafka command sends",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("console-keys");
-    const central = await CentralDouble.start(broker, topics);
-    const id = cpId("KEYS");
-    const { port, args } = engineArgs(id, topics, broker);
+    const rig = await consoleRig("keys", "KEYS");
+    const { central, id, port, args } = rig;
     const terminal = await TerminalEngine.start(args);
     try {
       await central.waitForStatus("available", 0, 30_000);
@@ -118,7 +102,7 @@ Deno.test({
       // Coloured like Central's dashboard: available is green.
       assert.ok((await terminal.screen(true)).includes(`${ESC}[32mAVAILABLE`));
 
-      assert.equal(await healthOf(port), "OK");
+      assert.equal(await health(port), "OK");
       await terminal.waitForScreen(/Monitor probe \d+ s ago/);
 
       await startManualSessionByKeys(terminal, central);
@@ -187,8 +171,7 @@ Deno.test({
       assert.match(panelOf(screen), /Status OFFLINE/);
     } finally {
       await terminal.dispose();
-      await central.close();
-      await removeState(id);
+      await rig.close();
     }
   },
 });
@@ -230,11 +213,8 @@ async function startManualSessionByKeys(
 Deno.test({
   name: "Ctrl+C during a --local-user session ends it with engine_shutdown and exits 0",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("console-ctrl-c");
-    const central = await CentralDouble.start(broker, topics);
-    const id = cpId("CTRLC");
-    const { args } = engineArgs(id, topics, broker);
+    const rig = await consoleRig("ctrl-c", "CTRLC");
+    const { central, args } = rig;
     const terminal = await TerminalEngine.start([...args, "--local-user", "bob"]);
     try {
       await central.waitForStatus("available", 0, 30_000);
@@ -254,16 +234,11 @@ Deno.test({
       assert.equal(central.seen("charging_completed").at(-1)!["reason"], "engine_shutdown");
       assert.equal(central.seen("charging_completed").at(-1)!["username"], "bob");
       await central.waitForStatus("offline", statuses);
-      assert.deepEqual(await terminal.exited(), {
-        code: 0,
-        terminalRestored: true,
-        cursorVisible: true,
-      });
+      await assertExitedCleanly(terminal);
       assert.match(await terminal.screen(false, true), /Received Ctrl\+C: shutting down/);
     } finally {
       await terminal.dispose();
-      await central.close();
-      await removeState(id);
+      await rig.close();
     }
   },
 });
@@ -272,11 +247,8 @@ Deno.test({
   name: "manual plug-in: the session waits with zero-energy progress, P starts the energy, " +
     "and no plug-in in time ends it with plug_in_timeout",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("console-plug-in");
-    const central = await CentralDouble.start(broker, topics);
-    const id = cpId("PLUG");
-    const { args } = engineArgs(id, topics, broker);
+    const rig = await consoleRig("plug-in", "PLUG");
+    const { central, id, args } = rig;
     const terminal = await TerminalEngine.start([
       ...args,
       "--plug-in",
@@ -354,15 +326,10 @@ Deno.test({
       // NO_COLOR: not a single colour on the screen.
       assert.doesNotMatch(await terminal.screen(true), ANY_COLOUR);
       await terminal.press("q");
-      assert.deepEqual(await terminal.exited(), {
-        code: 0,
-        terminalRestored: true,
-        cursorVisible: true,
-      });
+      await assertExitedCleanly(terminal);
     } finally {
       await terminal.dispose();
-      await central.close();
-      await removeState(id);
+      await rig.close();
     }
   },
 });
@@ -370,11 +337,8 @@ Deno.test({
 Deno.test({
   name: "a small terminal shows the panel cut to its width and height, and keys still work",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("console-small");
-    const central = await CentralDouble.start(broker, topics);
-    const id = cpId("SMALL");
-    const { port, args } = engineArgs(id, topics, broker);
+    const rig = await consoleRig("small", "SMALL");
+    const { central, port, args } = rig;
     const terminal = await TerminalEngine.start(args, { columns: 34, rows: 5 });
     try {
       await central.waitForStatus("available", 0, 30_000);
@@ -388,15 +352,10 @@ Deno.test({
       await waitForHealth(port, "KO");
       await terminal.waitForScreen(/Status FAULT/);
       await terminal.press("Q");
-      assert.deepEqual(await terminal.exited(), {
-        code: 0,
-        terminalRestored: true,
-        cursorVisible: true,
-      });
+      await assertExitedCleanly(terminal);
     } finally {
       await terminal.dispose();
-      await central.close();
-      await removeState(id);
+      await rig.close();
     }
   },
 });
@@ -404,11 +363,8 @@ Deno.test({
 Deno.test({
   name: "--no-console in a terminal: plain logs, keys do nothing, Ctrl+C still shuts down",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("console-off");
-    const central = await CentralDouble.start(broker, topics);
-    const id = cpId("OFF");
-    const { port, args } = engineArgs(id, topics, broker);
+    const rig = await consoleRig("off", "OFF");
+    const { central, port, args } = rig;
     const terminal = await TerminalEngine.start([...args, "--no-console"]);
     try {
       await central.waitForStatus("available", 0, 30_000);
@@ -416,31 +372,23 @@ Deno.test({
       await terminal.press("F");
       // The terminal is left as it was (cooked, echoing): the key is echoed, not read.
       await terminal.waitForScreen(/^F/m);
-      assert.equal(await healthOf(port), "OK");
+      assert.equal(await health(port), "OK");
       await terminal.press("C-c");
-      assert.deepEqual(await terminal.exited(), {
-        code: 0,
-        terminalRestored: true,
-        cursorVisible: true,
-      });
+      await assertExitedCleanly(terminal);
       const screen = await terminal.screen(false, true);
       assert.doesNotMatch(screen, /── |Console key|Status AVAILABLE/);
       assert.match(screen, /Received SIGINT: shutting down/);
       assert.deepEqual(central.statuses(), ["available", "offline"]);
     } finally {
       await terminal.dispose();
-      await central.close();
-      await removeState(id);
+      await rig.close();
     }
   },
 });
 
 Deno.test("when stdin is not a terminal the engine never reads it and shuts down normally", async () => {
-  const broker = await brokerAddress();
-  const topics = uniqueTopics("console-pipe");
-  const central = await CentralDouble.start(broker, topics);
-  const id = cpId("PIPE");
-  const { port, args } = engineArgs(id, topics, broker);
+  const rig = await consoleRig("pipe", "PIPE");
+  const { central, port, args } = rig;
   // A FIFO the test holds open for reading and writing: whatever the engine does not read stays
   // in it, and the engine never sees end of input.
   const dir = await Deno.makeTempDir({ prefix: "engine-stdin-" });
@@ -459,7 +407,7 @@ Deno.test("when stdin is not a terminal the engine never reads it and shuts down
   try {
     await pipe.write(new TextEncoder().encode(keys));
     await central.waitForStatus("available", 0, 30_000);
-    assert.equal(await healthOf(port), "OK", "F in stdin was not a fault");
+    assert.equal(await health(port), "OK", "F in stdin was not a fault");
     child.kill("SIGTERM");
     const result = await output;
     const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
@@ -483,7 +431,6 @@ Deno.test("when stdin is not a terminal the engine never reads it and shuts down
     await output.catch(() => {});
     pipe.close();
     await Deno.remove(dir, { recursive: true });
-    await central.close();
-    await removeState(id);
+    await rig.close();
   }
 });

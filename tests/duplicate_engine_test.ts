@@ -9,7 +9,7 @@ import {
   type GroupMember,
 } from "../src/adapters/duplicate_engine.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { EngineProcess, freePort } from "./support/engine_process.ts";
+import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const OWN = "11111111-1111-4111-8111-111111111111";
@@ -92,18 +92,7 @@ Deno.test({
       const stateDir = `./state/test-duplicate-${crypto.randomUUID().slice(0, 8)}`;
       stateDirs.push(stateDir);
       return EngineProcess.start([
-        "--cp-id",
-        cpId,
-        "--kafka-broker",
-        broker,
-        "--health-host",
-        "127.0.0.1",
-        "--health-port",
-        String(freePort()),
-        "--cp-events-topic",
-        topics.cpEvents,
-        "--central-events-topic",
-        topics.centralEvents,
+        ...engineArgs({ cpId, broker, healthPort: freePort(), topics }),
         "--state-dir",
         stateDir,
       ]);

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { KafkaTestBroker } from "../tools/kafka_broker.ts";
-import { EngineProcess, freePort } from "./support/engine_process.ts";
+import {
+  engineArgs,
+  EngineProcess,
+  type EngineTarget,
+  freePort,
+} from "./support/engine_process.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { logLines, readTopic, storedEvents, testStateDir } from "./support/engine_state.ts";
 import { probeHealth } from "../src/probe.ts";
@@ -18,26 +23,10 @@ import { statusChangeEvent } from "../src/protocol/events.ts";
 
 const REAL_PARTS = { sanitizeOps: false, sanitizeResources: false } as const;
 
-function engineArgs(options: {
-  cpId: string;
-  broker: string;
-  topics: { cpEvents: string; centralEvents: string };
-  healthPort: number;
-  stateDir: string;
-}): string[] {
+/** The flags of the engines of this file: the shared ones, a state directory and JSON logs. */
+function durableEngineArgs(options: EngineTarget & { stateDir: string }): string[] {
   return [
-    "--cp-id",
-    options.cpId,
-    "--kafka-broker",
-    options.broker,
-    "--cp-events-topic",
-    options.topics.cpEvents,
-    "--central-events-topic",
-    options.topics.centralEvents,
-    "--health-host",
-    "127.0.0.1",
-    "--health-port",
-    String(options.healthPort),
+    ...engineArgs(options),
     "--state-dir",
     options.stateDir,
     "--progress-interval",
@@ -47,6 +36,44 @@ function engineArgs(options: {
     "--log-level",
     "debug",
   ];
+}
+
+/**
+ * A backlog test's parts: a Central double on fresh topics and an outbox in a temporary
+ * directory (`close` removes both).
+ */
+async function backlogRig(label: string, cpId: string) {
+  const broker = await brokerAddress();
+  const topics = uniqueTopics(label);
+  const dir = await Deno.makeTempDir({ prefix: `${label}-test-` });
+  const central = await CentralDouble.start(broker, topics);
+  const outbox = SqliteOutbox.open(dir, cpId, { clock: systemClock });
+  return {
+    broker,
+    topics,
+    central,
+    outbox,
+    close: async () => {
+      await central.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** A Kafka bus that sends the rig's backlog, in a consumer group of its own. */
+function backlogBus(
+  label: string,
+  rig: Awaited<ReturnType<typeof backlogRig>>,
+  drainRatePerSecond?: number,
+): KafkaBus {
+  return new KafkaBus({
+    brokers: [rig.broker],
+    clientId: `${label}-test`,
+    groupId: `${label}-test-${crypto.randomUUID()}`,
+    cpEventsTopic: rig.topics.cpEvents,
+    centralEventsTopic: rig.topics.centralEvents,
+    ...(drainRatePerSecond === undefined ? {} : { drainRatePerSecond }),
+  }, { logger: engineLogger(`${label}-test`), clock: systemClock, outbox: rig.outbox });
 }
 
 function startCommand(cpId: string, username: string): Record<string, unknown> {
@@ -103,7 +130,7 @@ Deno.test({
     try {
       await broker.start();
       central = await CentralDouble.start(broker.bootstrap, topics);
-      engine = await EngineProcess.start(engineArgs({
+      engine = await EngineProcess.start(durableEngineArgs({
         cpId,
         broker: broker.bootstrap,
         topics,
@@ -279,7 +306,7 @@ Deno.test({
     const topics = uniqueTopics("crash");
     const cpId = `CP_CRASH_${crypto.randomUUID().slice(0, 6)}`;
     const args = () => [
-      ...engineArgs({ cpId, broker, topics, healthPort: freePort(), stateDir: state.arg }),
+      ...durableEngineArgs({ cpId, broker, topics, healthPort: freePort(), stateDir: state.arg }),
       // Ten simulated seconds per second: past the 30 s ramp, so the energy is substantial.
       "--time-scale",
       "10",
@@ -386,7 +413,7 @@ Deno.test({
     let central: CentralDouble | null = null;
     try {
       const startedAt = Date.now();
-      engine = await EngineProcess.start(engineArgs({
+      engine = await EngineProcess.start(durableEngineArgs({
         cpId,
         broker: broker.bootstrap,
         topics,
@@ -424,11 +451,8 @@ Deno.test({
   name: "a backlog drains no faster than the outbox drain rate, in order",
   ...REAL_PARTS,
   fn: async () => {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("drain");
-    const dir = await Deno.makeTempDir({ prefix: "drain-test-" });
-    const central = await CentralDouble.start(broker, topics);
-    const outbox = SqliteOutbox.open(dir, "CP_DRAIN", { clock: systemClock });
+    const rig = await backlogRig("drain", "CP_DRAIN");
+    const { topics, central, outbox } = rig;
     const count = 150;
     const rate = 50;
     // A backlog an earlier run left behind (fresh status changes: never collapsed).
@@ -442,14 +466,7 @@ Deno.test({
         ),
       });
     }
-    const bus = new KafkaBus({
-      brokers: [broker],
-      clientId: "drain-test",
-      groupId: `drain-test-${crypto.randomUUID()}`,
-      cpEventsTopic: topics.cpEvents,
-      centralEventsTopic: topics.centralEvents,
-      drainRatePerSecond: rate,
-    }, { logger: engineLogger("drain-test"), clock: systemClock, outbox });
+    const bus = backlogBus("drain", rig, rate);
     try {
       bus.start();
       await central.waitFor("the backlog", (events) => events.length >= count, 60_000);
@@ -483,8 +500,7 @@ Deno.test({
       );
     } finally {
       await bus.close();
-      await central.close();
-      await Deno.remove(dir, { recursive: true });
+      await rig.close();
     }
   },
 });
@@ -543,24 +559,15 @@ Deno.test({
   name: "a backlog event older than 30 s goes out re-stamped with the same message_id",
   ...REAL_PARTS,
   fn: async () => {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("restamp");
-    const dir = await Deno.makeTempDir({ prefix: "restamp-test-" });
-    const central = await CentralDouble.start(broker, topics);
-    const outbox = SqliteOutbox.open(dir, "CP_RESTAMP", { clock: systemClock });
+    const rig = await backlogRig("restamp", "CP_RESTAMP");
+    const { topics, central, outbox } = rig;
     const createdAt = Date.now() - 90_000;
     const stale = statusChangeEvent(
       { cpId: "CP_RESTAMP", messageId: crypto.randomUUID(), now: createdAt },
       { status: "available", previousStatus: "offline", reason: "before the outage" },
     );
     outbox.append({ topic: topics.cpEvents, key: "CP_RESTAMP", value: stale });
-    const bus = new KafkaBus({
-      brokers: [broker],
-      clientId: "restamp-test",
-      groupId: `restamp-test-${crypto.randomUUID()}`,
-      cpEventsTopic: topics.cpEvents,
-      centralEventsTopic: topics.centralEvents,
-    }, { logger: engineLogger("restamp-test"), clock: systemClock, outbox });
+    const bus = backlogBus("restamp", rig);
     try {
       const sentAfter = Date.now();
       bus.start();
@@ -572,8 +579,7 @@ Deno.test({
       assert.ok(await bus.flush(5_000));
     } finally {
       await bus.close();
-      await central.close();
-      await Deno.remove(dir, { recursive: true });
+      await rig.close();
     }
   },
 });

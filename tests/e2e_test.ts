@@ -3,28 +3,11 @@
  * Kafka broker, this test playing Central (commands in, events out) and the Monitor (TCP probes).
  */
 import assert from "node:assert/strict";
-import { probeHealth } from "../src/probe.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { EngineProcess, freePort } from "./support/engine_process.ts";
+import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
+import { health, waitForHealth } from "./support/health.ts";
 
 const TARIFF = 0.42;
-
-async function health(port: number): Promise<string> {
-  const result = await probeHealth({ host: "127.0.0.1", port, timeoutMs: 2_000 });
-  return result.kind === "answer" ? result.answer : `no answer: ${result.reason}`;
-}
-
-/** Probes until the answer is `expected` (commands reach the engine asynchronously). */
-async function waitForHealth(port: number, expected: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    last = await health(port);
-    if (last === expected) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`Health stayed ${last}, expected ${expected}`);
-}
 
 function close(a: number, b: number, epsilon: number): boolean {
   return Math.abs(a - b) <= epsilon;
@@ -41,28 +24,17 @@ Deno.test({
     const healthPort = freePort();
     const central = await CentralDouble.start(broker, topics);
     const engine = await EngineProcess.start([
-      "--cp-id",
-      cpId,
+      ...engineArgs({ cpId, broker, healthPort, topics }),
       "--location",
       "Lab 1",
       "--max-power",
       "50",
       "--tariff",
       String(TARIFF),
-      "--kafka-broker",
-      broker,
-      "--health-host",
-      "127.0.0.1",
-      "--health-port",
-      String(healthPort),
       "--progress-interval",
       "1",
       "--time-scale",
       "60",
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
       "--seed",
       "7",
     ]);
@@ -324,18 +296,7 @@ Deno.test({
     const blocker = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (blocker.addr as Deno.NetAddr).port;
     const engine = await EngineProcess.start([
-      "--cp-id",
-      "CP_PORT",
-      "--kafka-broker",
-      broker,
-      "--health-host",
-      "127.0.0.1",
-      "--health-port",
-      String(port),
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
+      ...engineArgs({ cpId: "CP_PORT", broker, healthPort: port, topics }),
     ]);
     try {
       assert.equal(await engine.exited(30_000), 1, engine.output);

@@ -7,26 +7,14 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { getLogger } from "@logtape/logtape";
 import { Engine } from "../src/engine.ts";
-import type { ChargingMeter, Clock, EventPublisher, OutboundEvent } from "../src/ports.ts";
-import { MeterBank, type MeterReading, type PowerProfile } from "../src/domain/session.ts";
+import type { EventPublisher, OutboundEvent } from "../src/ports.ts";
 import { seededRandom } from "../src/domain/random.ts";
 import { SqliteOutbox } from "../src/adapters/sqlite_outbox.ts";
+import { portOf } from "./support/fake_clock.ts";
+import { InProcessMeter } from "./support/in_process_meter.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const CP = "CP_J1";
-
-type FakeClock = ReturnType<typeof FakeTimers.createClock>;
-type TimerId = ReturnType<FakeClock["setTimeout"]>;
-
-function portOf(fake: FakeClock): Clock {
-  return {
-    now: () => fake.now,
-    setTimeout: (callback, ms) => fake.setTimeout(callback, ms),
-    clearTimeout: (handle) => fake.clearTimeout(handle as TimerId),
-    setInterval: (callback, ms) => fake.setInterval(callback, ms),
-    clearInterval: (handle) => fake.clearInterval(handle as TimerId),
-  };
-}
 
 /** Appends to the outbox like `KafkaBus.publish`; `failNext` makes the next append throw. */
 class OutboxPublisher implements EventPublisher {
@@ -62,35 +50,6 @@ class OutboxPublisher implements EventPublisher {
   }
 }
 
-class InProcessMeter implements ChargingMeter {
-  readonly #bank = new MeterBank();
-  readonly #listeners = new Map<string, (reading: MeterReading) => void>();
-
-  start(
-    sessionId: string,
-    profile: PowerProfile,
-    baseEnergyKwh: number,
-    onReading: (reading: MeterReading) => void,
-  ): void {
-    this.#bank.start(sessionId, profile, baseEnergyKwh);
-    this.#listeners.set(sessionId, onReading);
-  }
-
-  supply(sessionId: string): void {
-    this.#bank.supply(sessionId);
-  }
-
-  stop(sessionId: string): Promise<MeterReading | null> {
-    this.#listeners.delete(sessionId);
-    return Promise.resolve(this.#bank.stop(sessionId));
-  }
-
-  deliver(realMs: number, timeScale: number): void {
-    this.#bank.advance((realMs / 1000) * timeScale);
-    for (const reading of this.#bank.readings()) this.#listeners.get(reading.sessionId)?.(reading);
-  }
-}
-
 async function withEngine(
   body: (rig: {
     engine: Engine;
@@ -105,7 +64,7 @@ async function withEngine(
   const fake = FakeTimers.createClock(T0);
   const timeScale = 10;
   let outbox = SqliteOutbox.open(dir, CP, { clock: { now: () => fake.now } });
-  const meter = new InProcessMeter();
+  const meter = new InProcessMeter(timeScale);
   let ids = 0;
   let commands = 0;
   const build = (publisher: OutboxPublisher) =>
@@ -134,7 +93,7 @@ async function withEngine(
       for (let left = ms; left > 0; left -= 1_000) {
         const step = Math.min(1_000, left);
         fake.tick(step);
-        meter.deliver(step, timeScale);
+        meter.deliver(step);
         await rig.engine.idle();
       }
     },

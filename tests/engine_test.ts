@@ -7,31 +7,16 @@ import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { getLogger } from "@logtape/logtape";
 import { Engine, type EngineOptions } from "../src/engine.ts";
-import type { ChargingMeter, Clock, EventPublisher, OutboundEvent } from "../src/ports.ts";
-import { costOf, MeterBank, type MeterReading, type PowerProfile } from "../src/domain/session.ts";
+import type { EventPublisher, OutboundEvent } from "../src/ports.ts";
+import { costOf } from "../src/domain/session.ts";
 import { seededRandom } from "../src/domain/random.ts";
+import { portOf } from "./support/fake_clock.ts";
+import { InProcessMeter } from "./support/in_process_meter.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const CP = "CP_001";
 const TARIFF = 0.30;
 const MAX_POWER_KW = 22;
-
-type FakeClock = ReturnType<typeof FakeTimers.createClock>;
-type TimerId = ReturnType<FakeClock["setTimeout"]>;
-
-/**
- * The fake clock seen through our `Clock` port. A fake clock's `now` is a number, not a
- * method, so it does not satisfy the port by itself.
- */
-function portOf(fake: FakeClock): Clock {
-  return {
-    now: () => fake.now,
-    setTimeout: (callback, ms) => fake.setTimeout(callback, ms),
-    clearTimeout: (handle) => fake.clearTimeout(handle as TimerId),
-    setInterval: (callback, ms) => fake.setInterval(callback, ms),
-    clearInterval: (handle) => fake.clearInterval(handle as TimerId),
-  };
-}
 
 /** Records every event; delivery always succeeds. */
 class RecordingPublisher implements EventPublisher {
@@ -59,43 +44,6 @@ class RecordingPublisher implements EventPublisher {
     return this.ofType("cp_status_change").map((
       value,
     ) => [value["previous_status"], value["status"]]);
-  }
-}
-
-/** The charging loop in-process: the test says when time passes and readings are due. */
-class InProcessMeter implements ChargingMeter {
-  readonly #bank = new MeterBank();
-  readonly #listeners = new Map<string, (reading: MeterReading) => void>();
-
-  constructor(private readonly timeScale: number) {}
-
-  start(
-    sessionId: string,
-    profile: PowerProfile,
-    baseEnergyKwh: number,
-    onReading: (reading: MeterReading) => void,
-  ): void {
-    this.#bank.start(sessionId, profile, baseEnergyKwh);
-    this.#listeners.set(sessionId, onReading);
-  }
-
-  supply(sessionId: string): void {
-    this.#bank.supply(sessionId);
-  }
-
-  stop(sessionId: string): Promise<MeterReading | null> {
-    this.#listeners.delete(sessionId);
-    return Promise.resolve(this.#bank.stop(sessionId));
-  }
-
-  /** `realMs` pass; every session gets one reading. */
-  deliver(realMs: number): void {
-    this.#bank.advance((realMs / 1000) * this.timeScale);
-    for (const reading of this.#bank.readings()) this.#listeners.get(reading.sessionId)?.(reading);
-  }
-
-  get sessions(): number {
-    return this.#bank.size;
   }
 }
 

@@ -8,11 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
-import { probeHealth } from "../src/probe.ts";
 import { decodeCommand } from "../src/protocol/commands.ts";
 import { INPUT_LOG_MAX_LINES, INPUT_LOG_WINDOW_MS } from "../src/input_log.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { EngineProcess, freePort } from "./support/engine_process.ts";
+import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
+import { health } from "./support/health.ts";
 import { HOSTILE_KINDS, type HostileKind, hostileMessages } from "./support/hostile_messages.ts";
 
 const MESSAGES = 10_000;
@@ -48,11 +48,6 @@ function classify(value: string, cpId: string): Outcome | null {
   return null;
 }
 
-async function health(port: number): Promise<string> {
-  const result = await probeHealth({ host: "127.0.0.1", port, timeoutMs: 2_000 });
-  return result.kind === "answer" ? result.answer : `no answer: ${result.reason}`;
-}
-
 /** Output lines that are log lines (they start with an ISO time). */
 function logLines(text: string): string[] {
   return text.split("\n").filter((line) => /^\d{4}-\d{2}-\d{2}T/.test(line));
@@ -76,18 +71,7 @@ Deno.test({
     const producer = kafka.producer();
     await producer.connect();
     const engine = await EngineProcess.start([
-      "--cp-id",
-      cpId,
-      "--kafka-broker",
-      broker,
-      "--health-host",
-      "127.0.0.1",
-      "--health-port",
-      String(healthPort),
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
+      ...engineArgs({ cpId, broker, healthPort, topics }),
       "--command-max-age",
       String(COMMAND_MAX_AGE_S),
       "--progress-interval",

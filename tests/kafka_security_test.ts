@@ -13,7 +13,7 @@ import {
   Secret,
 } from "../src/adapters/kafka_security.ts";
 import { CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { EngineProcess, freePort } from "./support/engine_process.ts";
+import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 import { SASL_PASSWORD, SASL_USERNAME, saslBrokerAddresses } from "./support/sasl_broker.ts";
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -227,18 +227,7 @@ async function startSaslEngine(
   env: Record<string, string>,
 ): Promise<EngineProcess> {
   return await EngineProcess.start([
-    "--cp-id",
-    cpId,
-    "--kafka-broker",
-    sasl,
-    "--health-host",
-    "127.0.0.1",
-    "--health-port",
-    String(freePort()),
-    "--cp-events-topic",
-    topics.cpEvents,
-    "--central-events-topic",
-    topics.centralEvents,
+    ...engineArgs({ cpId, broker: sasl, healthPort: freePort(), topics }),
     "--state-dir",
     stateDir,
     // Debug level: not even the most verbose log may show the password.

@@ -4,24 +4,11 @@
  */
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import type { Clock } from "../src/ports.ts";
 import { LogRateLimiter, type SuppressedSummary } from "../src/log_limiter.ts";
 import { CommandInputLog, sameFields } from "../src/input_log.ts";
 import { memorySink, resetLogging, setupLogging } from "../src/adapters/logging.ts";
 import { engineLogger } from "../src/adapters/logging.ts";
-
-type FakeClock = ReturnType<typeof FakeTimers.createClock>;
-type TimerId = ReturnType<FakeClock["setTimeout"]>;
-
-function portOf(fake: FakeClock): Clock {
-  return {
-    now: () => fake.now,
-    setTimeout: (callback, ms) => fake.setTimeout(callback, ms),
-    clearTimeout: (handle) => fake.clearTimeout(handle as TimerId),
-    setInterval: (callback, ms) => fake.setInterval(callback, ms),
-    clearInterval: (handle) => fake.clearInterval(handle as TimerId),
-  };
-}
+import { portOf } from "./support/fake_clock.ts";
 
 function setUp() {
   const fake = FakeTimers.createClock(Date.UTC(2026, 0, 1));

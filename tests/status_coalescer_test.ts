@@ -4,28 +4,11 @@
  */
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import type { Clock } from "../src/ports.ts";
 import { type StatusChange, StatusCoalescer } from "../src/status_coalescer.ts";
+import { portOf } from "./support/fake_clock.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const WINDOW_MS = 2_000;
-
-type FakeClock = ReturnType<typeof FakeTimers.createClock>;
-type TimerId = ReturnType<FakeClock["setTimeout"]>;
-
-/**
- * The fake clock seen through our `Clock` port. A fake clock's `now` is a number, not a
- * method, so it does not satisfy the port by itself.
- */
-function portOf(fake: FakeClock): Clock {
-  return {
-    now: () => fake.now,
-    setTimeout: (callback, ms) => fake.setTimeout(callback, ms),
-    clearTimeout: (handle) => fake.clearTimeout(handle as TimerId),
-    setInterval: (callback, ms) => fake.setInterval(callback, ms),
-    clearInterval: (handle) => fake.clearInterval(handle as TimerId),
-  };
-}
 
 /** A coalescer on a fake clock, with everything it sends. */
 function setUp() {

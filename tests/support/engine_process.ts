@@ -153,7 +153,7 @@ export class EngineProcess {
 }
 
 /** What deno itself needs to find its cache; nothing of the engine's own settings. */
-function passThroughEnv(): Record<string, string> {
+export function passThroughEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]) {
     const value = Deno.env.get(name);
@@ -168,4 +168,33 @@ export function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
+}
+
+/** Where a test engine connects: its id, the broker, its health port and its topics. */
+export interface EngineTarget {
+  readonly cpId: string;
+  readonly broker: string;
+  readonly healthPort: number;
+  readonly topics: { readonly cpEvents: string; readonly centralEvents: string };
+}
+
+/**
+ * The flags every test engine is started with: the id, the broker, the health port on loopback
+ * and the test's own topics. Tests add their own flags after these.
+ */
+export function engineArgs(target: EngineTarget): string[] {
+  return [
+    "--cp-id",
+    target.cpId,
+    "--kafka-broker",
+    target.broker,
+    "--health-host",
+    "127.0.0.1",
+    "--health-port",
+    String(target.healthPort),
+    "--cp-events-topic",
+    target.topics.cpEvents,
+    "--central-events-topic",
+    target.topics.centralEvents,
+  ];
 }

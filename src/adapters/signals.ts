@@ -1,0 +1,34 @@
+/**
+ * The process's stop request: SIGINT / SIGTERM (SIGINT / SIGBREAK on Windows), shared by the
+ * engine (`main.ts`) and the fleet (`cli_fleet.ts`).
+ *
+ * @module
+ */
+
+/**
+ * Resolves with the name of the first stop signal received, or with the reason `quit` resolves
+ * with (the operator console's quit key), whichever comes first; then removes its listeners.
+ *
+ * @example
+ * ```ts
+ * const signal = await waitForStopSignal();
+ * log.info("Received {signal}: shutting down", { signal });
+ * ```
+ */
+export function waitForStopSignal(quit?: Promise<string>): Promise<string> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = Deno.build.os === "windows"
+      ? ["SIGINT", "SIGBREAK"]
+      : ["SIGINT", "SIGTERM"];
+    const stop = (reason: string) => {
+      for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+      resolve(reason);
+    };
+    const handlers = signals.map((signal) => {
+      const handler = () => stop(signal);
+      Deno.addSignalListener(signal, handler);
+      return [signal, handler] as const;
+    });
+    quit?.then(stop);
+  });
+}
