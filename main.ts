@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { type EngineConfig, EXIT_BAD_CONFIG, parseCli, processIo } from "./src/config.ts";
+import {
+  chargePointSettings,
+  type EngineConfig,
+  EXIT_BAD_CONFIG,
+  parseCli,
+  processIo,
+} from "./src/config.ts";
 import { Engine } from "./src/engine.ts";
 import { seededRandom } from "./src/domain/random.ts";
 import { systemClock } from "./src/ports.ts";
@@ -19,7 +25,7 @@ import { WorkerChargingMeter } from "./src/adapters/charging_worker.ts";
 import { SqliteOutbox, StateDirError } from "./src/adapters/sqlite_outbox.ts";
 import { VERSION } from "./src/version.ts";
 import { OperatorConsole } from "./src/adapters/console.ts";
-import { waitForStopSignal } from "./src/adapters/signals.ts";
+import { exitIfShutdownHangs, waitForStopSignal } from "./src/adapters/signals.ts";
 import { PROBE_COMMAND, runProbeCommand } from "./src/cli_probe.ts";
 import { FLEET_COMMAND, runFleetCommand } from "./src/cli_fleet.ts";
 
@@ -104,11 +110,7 @@ async function runEngine(config: EngineConfig): Promise<number> {
     timeScale: config.timeScale,
     cpEventsTopic: config.cpEventsTopic,
     commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
-    settings: {
-      plugInMode: config.plugIn,
-      plugInTimeoutMs: config.plugInTimeoutSeconds * 1000,
-      monitorTimeoutMs: config.monitorTimeoutSeconds * 1000,
-    },
+    settings: chargePointSettings(config),
   }, {
     clock: systemClock,
     random: seededRandom(seed),
@@ -177,14 +179,11 @@ async function runEngine(config: EngineConfig): Promise<number> {
   }
   const signal = stop;
   log.info("Received {signal}: shutting down", { signal });
-  const guard = setTimeout(() => {
-    log.error("Shutdown took too long: exiting anyway");
-    Deno.exit(1);
-  }, SHUTDOWN_DEADLINE_MS + 500);
+  const cancelGuard = exitIfShutdownHangs(log, SHUTDOWN_DEADLINE_MS + 500);
   const delivered = await engine.shutdown(SHUTDOWN_DEADLINE_MS);
   if (!delivered) log.warn("Some events could not be delivered before exit");
   await Promise.allSettled([health.close(), bus.close(), meter.close(), duplicates.close()]);
-  clearTimeout(guard);
+  cancelGuard();
   log.info("Stopped");
   operatorConsole?.close();
   return 0;

@@ -12,7 +12,9 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   addSettings,
+  chargePointSettings,
   type CliIo,
+  type EngineConfig,
   EXIT_BAD_CONFIG,
   FLEET_SETTINGS,
   type FleetSettings,
@@ -24,13 +26,12 @@ import {
   type Setting,
   SETTINGS,
 } from "./config.ts";
-import type { EngineConfig } from "./config.ts";
 import { Fleet, type FleetMember } from "./fleet.ts";
 import { FleetFileError, generateMembers, parseFleetFile } from "./fleet_file.ts";
 import { HealthPortInUseError } from "./adapters/health_server.ts";
 import { kafkaSecurityOptions, securityProblem } from "./adapters/kafka_security.ts";
 import { engineLogger, setupLogging } from "./adapters/logging.ts";
-import { waitForStopSignal } from "./adapters/signals.ts";
+import { exitIfShutdownHangs, waitForStopSignal } from "./adapters/signals.ts";
 import { systemClock } from "./ports.ts";
 import { VERSION } from "./version.ts";
 
@@ -229,11 +230,7 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
     progressIntervalMs: config.progressIntervalSeconds * 1000,
     timeScale: config.timeScale,
     commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
-    settings: {
-      plugInMode: config.plugIn,
-      plugInTimeoutMs: config.plugInTimeoutSeconds * 1000,
-      monitorTimeoutMs: config.monitorTimeoutSeconds * 1000,
-    },
+    settings: chargePointSettings(config),
     seed,
     load: {
       sessionsPerMinute: settings.autoSessions,
@@ -259,13 +256,10 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
     signal,
     count: cli.members.length,
   });
-  const guard = setTimeout(() => {
-    log.error("Shutdown took too long: exiting anyway");
-    Deno.exit(1);
-  }, SHUTDOWN_DEADLINE_MS + 500);
+  const cancelGuard = exitIfShutdownHangs(log, SHUTDOWN_DEADLINE_MS + 500);
   const delivered = await fleet.stop(SHUTDOWN_DEADLINE_MS);
   if (!delivered) log.warn("Some events could not be delivered before exit");
-  clearTimeout(guard);
+  cancelGuard();
   log.info("Stopped");
   return 0;
 }

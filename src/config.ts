@@ -14,7 +14,7 @@ import {
   LOG_FORMATS,
   LOG_LEVELS,
 } from "./adapters/logging.ts";
-import type { PlugInMode } from "./domain/charge_point.ts";
+import type { ChargePointSettings, PlugInMode } from "./domain/charge_point.ts";
 import { versionText } from "./version.ts";
 import {
   parseSwitch,
@@ -683,3 +683,12 @@ export const processIo: CliIo = {
   stdout: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
   stderr: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
 };
+
+/** The state machine's settings from a configuration (single engine and fleet alike). */
+export function chargePointSettings(config: EngineConfig): Partial<ChargePointSettings> {
+  return {
+    plugInMode: config.plugIn,
+    plugInTimeoutMs: config.plugInTimeoutSeconds * 1000,
+    monitorTimeoutMs: config.monitorTimeoutSeconds * 1000,
+  };
+}

@@ -32,3 +32,16 @@ export function waitForStopSignal(quit?: Promise<string>): Promise<string> {
     quit?.then(stop);
   });
 }
+
+/**
+ * Exits the process with code 1 (after logging why) if a graceful shutdown is still running
+ * `ms` from now: a stuck broker connection must not keep a stopped engine alive. Returns the
+ * function that cancels the guard once the shutdown is over.
+ */
+export function exitIfShutdownHangs(log: { error(message: string): void }, ms: number): () => void {
+  const guard = setTimeout(() => {
+    log.error("Shutdown took too long: exiting anyway");
+    Deno.exit(1);
+  }, ms);
+  return () => clearTimeout(guard);
+}
