@@ -17,17 +17,20 @@ import {
 import type { ChargePointSettings, PlugInMode } from "./domain/charge_point.ts";
 import { versionText } from "./version.ts";
 import {
+  type KafkaSecuritySettings,
   parseSwitch,
   readCaFile,
   readPasswordFile,
   SASL_MECHANISMS,
-  type SaslMechanism,
   Secret,
   securityProblem,
 } from "./adapters/kafka_security.ts";
 
-/** Everything one engine is configured with. */
-export interface EngineConfig {
+/**
+ * Everything one engine is configured with; the Kafka security fields (TLS, SASL) are those of
+ * {@linkcode KafkaSecuritySettings}.
+ */
+export interface EngineConfig extends KafkaSecuritySettings {
   readonly cpId: string;
   readonly location: string;
   readonly maxPowerKw: number;
@@ -56,16 +59,6 @@ export interface EngineConfig {
   readonly stateDir: string;
   /** Events per second sent while a backlog drains. */
   readonly outboxDrainRate: number;
-  /** Kafka over TLS. */
-  readonly kafkaSsl: boolean;
-  /** PEM of the CA certificates of `--kafka-ssl-ca-file`, or null for the default roots. */
-  readonly kafkaSslCa: string | null;
-  readonly kafkaSaslMechanism: SaslMechanism | null;
-  readonly kafkaSaslUsername: string | null;
-  /** `KAFKA_SASL_PASSWORD` (environment only: a flag would show in `ps`). Prints as redacted. */
-  readonly kafkaSaslPassword: Secret | null;
-  /** The content of `--kafka-sasl-password-file`; wins over `KAFKA_SASL_PASSWORD`. */
-  readonly kafkaSaslPasswordFile: Secret | null;
 }
 
 /** Whether the operator console may be shown (`--console`, `--no-console`, `CONSOLE`). */
