@@ -110,6 +110,7 @@ async function runEngine(config: EngineConfig): Promise<number> {
     timeScale: config.timeScale,
     cpEventsTopic: config.cpEventsTopic,
     commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
+    powerRampSeconds: config.powerRampSeconds,
     settings: chargePointSettings(config),
   }, {
     clock: systemClock,

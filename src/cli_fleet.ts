@@ -230,6 +230,7 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
     progressIntervalMs: config.progressIntervalSeconds * 1000,
     timeScale: config.timeScale,
     commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
+    powerRampSeconds: config.powerRampSeconds,
     settings: chargePointSettings(config),
     seed,
     load: {

@@ -47,6 +47,10 @@ export interface EngineConfig extends KafkaSecuritySettings {
   readonly seed: number | null;
   readonly logLevel: EngineLogLevel;
   readonly logFormat: EngineLogFormat;
+  /** Simulated seconds of a session's power ramp (0: none). */
+  readonly powerRampSeconds: number;
+  /** Seconds to wait at start-up for a Monitor before going available without one. */
+  readonly monitorWaitSeconds: number;
   readonly monitorTimeoutSeconds: number;
   readonly commandMaxAgeSeconds: number;
   readonly plugIn: PlugInMode;
@@ -218,7 +222,7 @@ export const SETTINGS = {
     flag: "--progress-interval <s>",
     env: "PROGRESS_INTERVAL",
     description: "seconds between two charging_progress messages",
-    shown: "5",
+    shown: "1",
     parse: number("a number of seconds from 1 to 3600", (n) => n >= 1 && n <= 3600),
   },
   cpEventsTopic: {
@@ -262,6 +266,22 @@ export const SETTINGS = {
     description: `log format: ${LOG_FORMATS.join(", ")}`,
     shown: "text",
     parse: oneOf(LOG_FORMATS),
+  },
+  powerRampSeconds: {
+    flag: "--power-ramp <s>",
+    env: "POWER_RAMP",
+    description: "simulated seconds a session's power takes to reach its plateau " +
+      "(0: the plateau from the first second, as the original engine)",
+    shown: "0",
+    parse: number("a number of seconds from 0 to 3600", (n) => n >= 0 && n <= 3600),
+  },
+  monitorWaitSeconds: {
+    flag: "--monitor-wait <s>",
+    env: "MONITOR_WAIT",
+    description: "at start-up, seconds to wait for a Monitor to start probing before going " +
+      "available without one (0: do not wait)",
+    shown: "20",
+    parse: number("a number of seconds from 0 to 3600", (n) => n >= 0 && n <= 3600),
   },
   monitorTimeoutSeconds: {
     flag: "--monitor-timeout <s>",
@@ -371,7 +391,9 @@ const DEFAULTS: Omit<EngineConfig, "kafkaGroupId" | "seed" | "localUser"> = {
   healthPort: 5100,
   healthHost: "0.0.0.0",
   kafkaBrokers: ["localhost:9092"],
-  progressIntervalSeconds: 5,
+  progressIntervalSeconds: 1,
+  powerRampSeconds: 0,
+  monitorWaitSeconds: 20,
   cpEventsTopic: "cp-events",
   centralEventsTopic: "central-events",
   timeScale: 1,
@@ -635,6 +657,8 @@ export function readConfig(command: Command, io: CliIo): EngineConfig {
     seed: pick("seed") ?? null,
     logLevel: value("logLevel"),
     logFormat: value("logFormat"),
+    powerRampSeconds: value("powerRampSeconds"),
+    monitorWaitSeconds: value("monitorWaitSeconds"),
     monitorTimeoutSeconds: value("monitorTimeoutSeconds"),
     commandMaxAgeSeconds: value("commandMaxAgeSeconds"),
     plugIn: value("plugIn"),
@@ -683,5 +707,6 @@ export function chargePointSettings(config: EngineConfig): Partial<ChargePointSe
     plugInMode: config.plugIn,
     plugInTimeoutMs: config.plugInTimeoutSeconds * 1000,
     monitorTimeoutMs: config.monitorTimeoutSeconds * 1000,
+    monitorWaitMs: config.monitorWaitSeconds * 1000,
   };
 }

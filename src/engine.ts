@@ -35,7 +35,12 @@ import {
   statusChangeEvent,
 } from "./protocol/events.ts";
 import type { ChargingMeter, Clock, EventPublisher } from "./ports.ts";
-import { type StatusChange, StatusCoalescer } from "./status_coalescer.ts";
+import {
+  DEFAULT_STATUS_WINDOW_MS,
+  REGISTRATION_QUIET_MS,
+  type StatusChange,
+  StatusCoalescer,
+} from "./status_coalescer.ts";
 import { type JournaledSession, NULL_JOURNAL, type SessionJournal } from "./session_journal.ts";
 import { CommandInputLog, sameFields } from "./input_log.ts";
 import type { Logger } from "./adapters/logging.ts";
@@ -54,8 +59,13 @@ export interface EngineOptions {
   readonly cpEventsTopic: string;
   /** Commands older than this are skipped (default 30 s). */
   readonly commandMaxAgeMs?: number;
-  /** Minimum time between two status changes (default 2 s, Central's rule). */
+  /** Minimum time between two status changes (default 2.5 s: Central's 2 s and a margin). */
   readonly statusWindowMs?: number;
+  /**
+   * Simulated seconds a session's power takes to ramp up to its plateau (default 0: the plateau
+   * from the first second, as the Python engine does).
+   */
+  readonly powerRampSeconds?: number;
   readonly settings?: Partial<ChargePointSettings>;
 }
 
@@ -99,6 +109,8 @@ export interface EngineSnapshot {
   readonly health: "OK" | "KO";
   readonly vehiclePluggedIn: boolean;
   readonly lastProbeAt: number | null;
+  /** Whether a Monitor probes at its cadence (only then does its silence count). */
+  readonly monitorWatching: boolean;
   readonly monitorLost: boolean;
   readonly session: SessionView | null;
 }
@@ -109,11 +121,17 @@ interface SessionTrack {
   lastReading: MeterReading | null;
   lastProgressAt: number | null;
   publishedEnergyKwh: number;
+  /**
+   * Whether Central has been sent this session's `charging` status: until then its progress is
+   * held back, so that on the wire a session's progress never precedes its `charging`.
+   */
+  announced: boolean;
 }
 
 const DEFAULT_COMMAND_MAX_AGE_MS = 30_000;
-const DEFAULT_STATUS_WINDOW_MS = 2_000;
 const TICK_MS = 1_000;
+/** A session's first progress needs this much supply behind it (real seconds). */
+const FIRST_SAMPLE_REAL_SECONDS = 0.9;
 const REMEMBERED_COMMAND_IDS = 1_000;
 
 /** One charging point. */
@@ -131,6 +149,8 @@ export class Engine {
   #work: Promise<void> = Promise.resolve();
   #ticker: unknown = null;
   #stopping = false;
+  /** When this engine started: commands sent well before it are skipped (see decodeCommand). */
+  readonly #startedAt: number;
 
   constructor(options: EngineOptions, deps: EngineDependencies) {
     this.#options = options;
@@ -138,10 +158,15 @@ export class Engine {
     this.#deps = deps;
     this.#log = deps.logger.with({ cp_id: options.cpId });
     this.#inputLog = new CommandInputLog(this.#log, deps.clock);
+    this.#startedAt = deps.clock.now();
+    const windowMs = options.statusWindowMs ?? DEFAULT_STATUS_WINDOW_MS;
     this.#statuses = new StatusCoalescer(
       deps.clock,
-      options.statusWindowMs ?? DEFAULT_STATUS_WINDOW_MS,
+      windowMs,
       (change) => this.#publishStatus(change),
+      "offline",
+      // Benchmarks turn Central's pacing rules off altogether.
+      windowMs === 0 ? 0 : REGISTRATION_QUIET_MS,
     );
   }
 
@@ -167,6 +192,7 @@ export class Engine {
       maxPowerKw: this.#options.maxPowerKw,
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
     }));
+    this.#statuses.registered();
   }
 
   /**
@@ -224,13 +250,15 @@ export class Engine {
       cpId: this.#options.cpId,
       now: this.#deps.clock.now(),
       maxAgeMs: this.#options.commandMaxAgeMs ?? DEFAULT_COMMAND_MAX_AGE_MS,
+      startedAt: this.#startedAt,
     });
     switch (decoded.kind) {
       case "rejected":
         this.#inputLog.rejected(decoded.reason);
         return;
       case "ignored":
-        this.#inputLog.ignored(decoded.name, decoded.reason);
+        if (decoded.stale) this.#inputLog.skipped(decoded.name, decoded.reason);
+        else this.#inputLog.ignored(decoded.name, decoded.reason);
         return;
       case "command":
         if (decoded.messageId !== null) {
@@ -318,6 +346,7 @@ export class Engine {
       health: healthAnswer(state),
       vehiclePluggedIn: state.vehiclePluggedIn,
       lastProbeAt: state.lastProbeAt,
+      monitorWatching: state.monitorWatching,
       monitorLost: state.monitorLost,
       session,
     };
@@ -390,13 +419,18 @@ export class Engine {
   }
 
   #startSession(session: Session): void {
-    const profile = drawProfile(this.#options.maxPowerKw, this.#deps.random);
+    const profile = drawProfile(
+      this.#options.maxPowerKw,
+      this.#deps.random,
+      this.#options.powerRampSeconds ?? 0,
+    );
     const track: SessionTrack = {
       session,
       profile,
       lastReading: null,
       lastProgressAt: null,
       publishedEnergyKwh: 0,
+      announced: false,
     };
     this.#track = track;
     this.#journalSession(track, null, this.#deps.clock.now());
@@ -415,25 +449,32 @@ export class Engine {
     const now = this.#deps.clock.now();
     const due = track.lastProgressAt === null ||
       now - track.lastProgressAt >= this.#options.progressIntervalMs - TICK_MS / 2;
-    if (due) {
-      track.lastProgressAt = now;
-      track.publishedEnergyKwh = Math.max(track.publishedEnergyKwh, reading.energyKwh);
-      const event = progressEvent(this.#context(), {
-        driver: track.session.driver,
-        energyKwh: track.publishedEnergyKwh,
-        powerKw: reading.powerKw,
-        tariffEurPerKwh: this.#options.tariffEurPerKwh,
-      });
-      this.#publish(event);
-      this.#log.info("Charging {username}: {energy} kWh, {cost} EUR, {power} kW", {
-        username: track.session.driver.username,
-        energy: event["energy_kwh"],
-        cost: event["cost"],
-        power: event["power_kw"],
-      });
-    }
+    // The Worker's tick is shared by all sessions, so a session's first reading may come a
+    // moment after the supply started; it waits for the next one, as the original engine's
+    // first progress comes after a whole second of charging (never a 0.000 kWh sample).
+    const justStarted = reading.powerKw > 0 &&
+      reading.suppliedSeconds < FIRST_SAMPLE_REAL_SECONDS * this.#options.timeScale;
+    if (due && track.announced && !justStarted) this.#publishProgress(track, reading, now);
     this.#journalSession(track, reading, now);
     this.#notify();
+  }
+
+  #publishProgress(track: SessionTrack, reading: MeterReading, now: number): void {
+    track.lastProgressAt = now;
+    track.publishedEnergyKwh = Math.max(track.publishedEnergyKwh, reading.energyKwh);
+    const event = progressEvent(this.#context(), {
+      driver: track.session.driver,
+      energyKwh: track.publishedEnergyKwh,
+      powerKw: reading.powerKw,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+    });
+    this.#publish(event);
+    this.#log.info("Charging {username}: {energy} kWh, {cost} EUR, {power} kW", {
+      username: track.session.driver.username,
+      energy: event["energy_kwh"],
+      cost: event["cost"],
+      power: event["power_kw"],
+    });
   }
 
   /** Keeps the session's latest figures on disk (one row, replaced on every meter reading). */
@@ -514,6 +555,15 @@ export class Engine {
       reason: change.reason,
     });
     this.#publish(statusChangeEvent(this.#context(), change));
+    // The session's `charging` is on its way: the progress held back since the start follows it.
+    const track = this.#track;
+    if (change.status === "charging" && track !== null && !track.announced) {
+      track.announced = true;
+      const reading = track.lastReading;
+      if (reading !== null && reading.energyKwh > 0) {
+        this.#publishProgress(track, reading, this.#deps.clock.now());
+      }
+    }
   }
 
   #publish(payload: EventPayload): void {

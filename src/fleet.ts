@@ -50,6 +50,8 @@ export interface FleetOptions {
   readonly progressIntervalMs: number;
   readonly timeScale: number;
   readonly commandMaxAgeMs: number;
+  /** Simulated seconds of each session's power ramp (0: none). */
+  readonly powerRampSeconds?: number;
   readonly settings: Partial<ChargePointSettings>;
   /** Seeds the power draws of every point and the load schedule. */
   readonly seed: number;
@@ -131,6 +133,7 @@ export class Fleet {
           timeScale: options.timeScale,
           cpEventsTopic: options.kafka.cpEventsTopic,
           commandMaxAgeMs: options.commandMaxAgeMs,
+          powerRampSeconds: options.powerRampSeconds ?? 0,
           ...(options.statusWindowMs === undefined
             ? {}
             : { statusWindowMs: options.statusWindowMs }),

@@ -26,6 +26,7 @@ export class CommandInputLog {
   readonly #log: Logger;
   readonly #rejected: LogRateLimiter;
   readonly #ignored: LogRateLimiter;
+  readonly #stale: LogRateLimiter;
   readonly #unchanged: LogRateLimiter;
 
   /** Logs to `logger`; windows are measured on `clock`. */
@@ -39,6 +40,7 @@ export class CommandInputLog {
       );
     this.#rejected = limiter("warn", "rejected messages");
     this.#ignored = limiter("debug", "ignored messages");
+    this.#stale = limiter("info", "commands skipped for their age");
     this.#unchanged = limiter("info", "commands that changed nothing");
   }
 
@@ -52,6 +54,15 @@ export class CommandInputLog {
   ignored(name: string, reason: string): void {
     if (!this.#ignored.admit(`${name}: ${reason}`)) return;
     this.#log.debug("Ignored {name}: {reason}", { name, reason });
+  }
+
+  /**
+   * A command for this point skipped for its age: too old, or sent while the engine was down
+   * (a `charging_started` that Central has cancelled since must not start a session).
+   */
+  skipped(name: string, reason: string): void {
+    if (!this.#stale.admit(`${name}: ${reason}`)) return;
+    this.#log.info("Skipped {name}: {reason}", { name, reason });
   }
 
   /** A command whose `message_id` was already applied. */
@@ -79,6 +90,7 @@ export class CommandInputLog {
   dispose(): void {
     this.#rejected.dispose();
     this.#ignored.dispose();
+    this.#stale.dispose();
     this.#unchanged.dispose();
   }
 

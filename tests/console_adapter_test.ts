@@ -51,6 +51,7 @@ class FakeEngine implements ConsoleEngine {
       health: "OK",
       vehiclePluggedIn: false,
       lastProbeAt: null,
+      monitorWatching: false,
       monitorLost: false,
       session: null,
     };

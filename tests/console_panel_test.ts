@@ -30,6 +30,7 @@ function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
     health: "OK",
     vehiclePluggedIn: false,
     lastProbeAt: null,
+    monitorWatching: false,
     monitorLost: false,
     session: null,
     ...overrides,

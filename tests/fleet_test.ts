@@ -51,7 +51,7 @@ async function startFleet(
     progressIntervalMs: 1000,
     timeScale,
     commandMaxAgeMs: 30_000,
-    settings: {},
+    settings: { monitorWaitMs: 0 },
     seed: 7,
     load,
   }, {
@@ -241,6 +241,8 @@ Deno.test("`ev-cp-engine fleet --count 3` runs as its own process and shuts ever
     topics.centralEvents,
     "--group-id",
     `fleet_group_${crypto.randomUUID()}`,
+    "--monitor-wait",
+    "0",
   ]);
   try {
     await central.waitFor(

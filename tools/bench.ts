@@ -217,6 +217,9 @@ function engineArgs(
     topics.centralEvents,
     "--health-host",
     "127.0.0.1",
+    // No Monitor in the benchmark lab: available as soon as ready.
+    "--monitor-wait",
+    "0",
     ...extra,
   ];
 }

@@ -150,7 +150,8 @@ function monitorSegments(snapshot: EngineSnapshot, now: number): Segment[] {
   if (snapshot.monitorLost) {
     return [{ text: "Monitor " }, { text: `LOST, last probe ${ago} s ago`, style: "red" }];
   }
-  return [{ text: "Monitor " }, { text: `probe ${ago} s ago` }];
+  const watching = snapshot.monitorWatching ? ", watching" : "";
+  return [{ text: "Monitor " }, { text: `probe ${ago} s ago${watching}` }];
 }
 
 function kafkaSegments(kafka: PanelView["kafka"]): Segment[] {

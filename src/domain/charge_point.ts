@@ -21,10 +21,11 @@ export type EndReason =
   | "fault"
   | "engine_shutdown"
   | "engine_recovered"
-  | "plug_in_timeout";
+  | "plug_in_timeout"
+  | "monitor_lost";
 
 /** Why a session ended without a `charging_completed` (Central already closed it). */
-export type SilentEndReason = "charging_stopped" | "error_simulated" | "monitor_lost";
+export type SilentEndReason = "charging_stopped" | "error_simulated";
 
 /** How a vehicle gets connected: at once on authorization, or by an explicit plug-in. */
 export type PlugInMode = "auto" | "manual";
@@ -56,11 +57,27 @@ export interface ChargePointState {
   readonly healthy: boolean;
   readonly session: Session | null;
   readonly vehiclePluggedIn: boolean;
-  /** False until the engine has registered and opened its health port (start-up step 4). */
+  /** False until the engine has registered and commands flow (start-up step 4). */
   readonly ready: boolean;
-  /** Epoch ms of the last Monitor probe, or null if no Monitor ever probed. */
+  /** Epoch ms when the engine became ready, or null. */
+  readonly readyAt: number | null;
+  /**
+   * True once the point has announced itself `available` after start-up: at a Monitor's first
+   * probe, when Central hands it a session, or when no probe came within `monitorWaitMs` of
+   * being ready (see {@linkcode tick}). Until then it stays `offline` when idle.
+   */
+  readonly open: boolean;
+  /** Epoch ms of the last health probe (Monitor or anyone else), or null if none came. */
   readonly lastProbeAt: number | null;
-  /** True while a Monitor that probed before has been silent for longer than the timeout. */
+  /** Probes in a row, each at most {@linkcode WATCHING_GAP_MS} after the one before. */
+  readonly probeStreak: number;
+  /**
+   * True while a Monitor is watching: probing at its cadence (about every second), not a person's
+   * one-off probe nor a container health check every 10-30 s. Only a watching Monitor's silence
+   * counts as Monitor loss (protocol.md 5).
+   */
+  readonly monitorWatching: boolean;
+  /** True while a Monitor that was watching during a session has been silent too long. */
   readonly monitorLost: boolean;
   /** Epoch ms of the last status re-sent to correct Central's view (CP_INFO), or null. */
   readonly lastReconciledAt: number | null;
@@ -75,7 +92,17 @@ export interface ChargePointSettings {
   readonly monitorTimeoutMs: number;
   /** Minimum milliseconds between two status corrections caused by `CP_INFO`. */
   readonly reconcileIntervalMs: number;
+  /**
+   * Once ready, how long the point waits for a Monitor to start watching before it goes
+   * `available` without one (0: at once). The Python Monitor waits 15 s before its first probe.
+   */
+  readonly monitorWaitMs: number;
 }
+
+/** Probes this close together (ms) count as one Monitor's cadence (it probes every second). */
+export const WATCHING_GAP_MS = 2_500;
+/** Probes in a row at the Monitor's cadence after which a Monitor counts as watching. */
+export const WATCHING_STREAK = 3;
 
 /** Default settings, as the wire contract gives them. */
 export const DEFAULT_SETTINGS: ChargePointSettings = {
@@ -83,6 +110,7 @@ export const DEFAULT_SETTINGS: ChargePointSettings = {
   plugInTimeoutMs: 60_000,
   monitorTimeoutMs: 5_000,
   reconcileIntervalMs: 10_000,
+  monitorWaitMs: 20_000,
 };
 
 /** The state of a charging point that has just started: offline, healthy, idle. */
@@ -93,7 +121,11 @@ export function initialState(): ChargePointState {
     session: null,
     vehiclePluggedIn: false,
     ready: false,
+    readyAt: null,
+    open: false,
     lastProbeAt: null,
+    probeStreak: 0,
+    monitorWatching: false,
     monitorLost: false,
     lastReconciledAt: null,
   };
@@ -198,10 +230,40 @@ function endSession(
 
 /**
  * Where the point goes when it is free again: available, unless the Monitor is lost or the
- * engine is not (or no longer) ready to take sessions.
+ * engine is not (or not yet, or no longer) open for sessions.
  */
 function idleStatus(state: ChargePointState): Status {
-  return state.monitorLost || !state.ready ? "offline" : "available";
+  return state.monitorLost || !state.ready || !state.open ? "offline" : "available";
+}
+
+/**
+ * Opens the point after start-up (once `ready`): `offline -> available` at a Monitor's first
+ * probe, or once `monitorWaitMs` passed without any. Until then the idle point stays `offline`:
+ * the original Monitor starts silent for 15 s, and Central times a Monitor out after 5 s of
+ * silence, closing the session of any point it does not already see offline
+ * (EV_Central_WebSocket.py:1089-1180). So after a restart of engine and Monitor together, the
+ * engine must not announce `available` before the Monitor speaks; the Monitor's first OK is also
+ * what makes Central mark the point available (ENGINE_HEALTH_OK), as in the original system.
+ */
+function openIfDue(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  if (!state.ready || state.open || state.readyAt === null) return unchanged(state);
+  const probed = state.lastProbeAt !== null;
+  if (!probed && now - state.readyAt < settings.monitorWaitMs) return unchanged(state);
+  const why = probed
+    ? "Engine ready, health port probed"
+    : settings.monitorWaitMs === 0
+    ? "Engine ready"
+    : `Engine ready, no Monitor within ${Math.round(settings.monitorWaitMs / 1000)} s`;
+  const opened = { ...state, open: true };
+  if (state.status !== "offline" || state.monitorLost) return unchanged(opened, log("info", why));
+  return {
+    state: { ...opened, status: "available" },
+    effects: [log("info", why), status("available", why)],
+  };
 }
 
 /** Applies one command at time `now` (epoch ms). Pure. */
@@ -214,11 +276,17 @@ export function transition(
   switch (command.type) {
     case "ready": {
       if (state.ready) return unchanged(state);
-      const next: Status = state.status === "offline" ? "available" : state.status;
-      return {
-        state: { ...state, ready: true, status: next },
-        effects: [status(next, "Engine ready")],
-      };
+      const opened = openIfDue({ ...state, ready: true, readyAt: now }, now, settings);
+      if (opened.state.open) return opened;
+      return unchanged(
+        opened.state,
+        log(
+          "info",
+          `Engine ready: waiting up to ${
+            Math.round(settings.monitorWaitMs / 1000)
+          } s for a Monitor before accepting sessions`,
+        ),
+      );
     }
 
     case "charging_started":
@@ -363,21 +431,8 @@ export function transition(
     case "ignored":
       return unchanged(state, log("debug", `Ignored ${command.name}`));
 
-    case "monitor_probe": {
-      const probed = { ...state, lastProbeAt: now };
-      if (!state.monitorLost) return unchanged(probed);
-      const back = { ...probed, monitorLost: false };
-      if (state.status !== "offline" || !state.ready) {
-        return unchanged(back, log("info", "Monitor probes are back"));
-      }
-      return {
-        state: { ...back, status: "available" },
-        effects: [
-          log("info", "Monitor probes are back: accepting sessions again"),
-          status("available", "Monitor probes resumed"),
-        ],
-      };
-    }
+    case "monitor_probe":
+      return monitorProbe(state, now, settings);
 
     case "tick":
       return tick(state, now, settings);
@@ -385,7 +440,7 @@ export function transition(
     case "shutdown": {
       const ended = endSession(state, "engine_shutdown", "engine_shutdown");
       return {
-        state: { ...ended.state, status: "offline", ready: false },
+        state: { ...ended.state, status: "offline", ready: false, open: false },
         effects: [...ended.effects, status("offline", "Engine shutting down")],
       };
     }
@@ -420,7 +475,12 @@ function chargingStarted(
   }
   if (!state.ready) return refuse("the engine is not ready yet");
   if (state.monitorLost) return refuse("the Monitor stopped probing");
-  if (state.status !== "available") return refuse(`the point is ${state.status}`);
+  // Still waiting for a Monitor, idle and healthy: Central has decided the point is available
+  // (a Monitor's OK told it so), so the session is taken and the point counts as open.
+  const waitingToOpen = !state.open && state.status === "offline";
+  if (state.status !== "available" && !waitingToOpen) {
+    return refuse(`the point is ${state.status}`);
+  }
   if (!state.healthy) return refuse("the health check is KO");
 
   const supplying = settings.plugInMode === "auto" || state.vehiclePluggedIn;
@@ -433,7 +493,9 @@ function chargingStarted(
   };
   const effects: Effect[] = [
     { kind: "start_session", session },
-    status("charging", `Charging started for ${driver.username}`),
+    // Forced: Central may have moved the point on by itself since the last status it was sent
+    // (a ticket makes it available), so a new session's `charging` always goes out.
+    status("charging", `Charging started for ${driver.username}`, true),
   ];
   if (supplying) effects.push({ kind: "supply_session", sessionId: session.id });
   else effects.push(log("info", `Waiting for the vehicle of ${driver.username} to be plugged in`));
@@ -442,6 +504,7 @@ function chargingStarted(
       ...state,
       session,
       status: "charging",
+      open: true,
     },
     effects,
   };
@@ -455,8 +518,7 @@ function reconcile(
 ): Transition {
   const view = centralView.toLowerCase();
   if (view === state.status) return unchanged(state, log("debug", "Central's view agrees"));
-  const monitorProbing = state.lastProbeAt !== null && !state.monitorLost;
-  if (!monitorProbing || !state.ready) {
+  if (!state.monitorWatching || !state.ready) {
     return unchanged(
       state,
       log("debug", `Central sees ${view}; no Monitor probing, not correcting`),
@@ -476,33 +538,98 @@ function reconcile(
   };
 }
 
-function tick(state: ChargePointState, now: number, settings: ChargePointSettings): Transition {
-  const session = state.session;
-  if (
-    session !== null && !session.supplying && now - session.authorizedAt >= settings.plugInTimeoutMs
-  ) {
-    const ended = endSession(state, "plug_in_timeout", "plug_in_timeout");
-    const next = idleStatus(state);
-    return {
-      state: { ...ended.state, status: next },
-      effects: [
-        log("warning", `No vehicle plugged in within ${settings.plugInTimeoutMs / 1000} s`),
-        ...ended.effects,
-        status(next, "Plug-in timeout"),
-      ],
-    };
+function monitorProbe(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  const atCadence = state.lastProbeAt !== null && now - state.lastProbeAt <= WATCHING_GAP_MS;
+  const probeStreak = atCadence ? state.probeStreak + 1 : 1;
+  const probed = { ...state, lastProbeAt: now, probeStreak };
+  if (state.monitorWatching || probeStreak < WATCHING_STREAK) {
+    return openIfDue(probed, now, settings);
   }
 
-  // Monitor loss (protocol.md 5) is judged during a session only: an idle point probed once
-  // by hand must not go offline when the probing stops.
-  const silentFor = state.lastProbeAt === null ? 0 : now - state.lastProbeAt;
+  const effects: Effect[] = [];
+  let next: ChargePointState = { ...probed, monitorWatching: true };
+  if (state.monitorLost) {
+    next = { ...next, monitorLost: false };
+    if (next.status === "offline" && next.ready && next.open) {
+      next = { ...next, status: "available" };
+      effects.push(
+        log("info", "Monitor probes are back: accepting sessions again"),
+        status("available", "Monitor probes resumed"),
+      );
+    } else {
+      effects.push(log("info", "Monitor probes are back"));
+    }
+  } else {
+    effects.push(log("info", "A Monitor is watching (a probe about every second)"));
+  }
+  const opened = openIfDue(next, now, settings);
+  return { state: opened.state, effects: [...effects, ...opened.effects] };
+}
+
+/** The periodic checks (once a second): plug-in timeout, opening after start-up, Monitor loss. */
+function tick(state: ChargePointState, now: number, settings: ChargePointSettings): Transition {
+  const steps = [plugInTimeout, openIfDue, monitorSilence];
+  let current = state;
+  const effects: Effect[] = [];
+  for (const step of steps) {
+    const result = step(current, now, settings);
+    current = result.state;
+    effects.push(...result.effects);
+  }
+  return { state: current, effects };
+}
+
+function plugInTimeout(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  const session = state.session;
   if (
-    state.session === null || state.monitorLost || state.lastProbeAt === null ||
-    silentFor < settings.monitorTimeoutMs
+    session === null || session.supplying || now - session.authorizedAt < settings.plugInTimeoutMs
   ) {
     return unchanged(state);
   }
-  const ended = endSession({ ...state, monitorLost: true }, null, "monitor_lost");
+  const ended = endSession(state, "plug_in_timeout", "plug_in_timeout");
+  const next = idleStatus(state);
+  return {
+    state: { ...ended.state, status: next },
+    effects: [
+      log("warning", `No vehicle plugged in within ${settings.plugInTimeoutMs / 1000} s`),
+      ...ended.effects,
+      status(next, "Plug-in timeout"),
+    ],
+  };
+}
+
+/**
+ * Monitor loss (protocol.md 5): only a watching Monitor counts, and its silence is counted from
+ * the later of its last probe and the session's start. During a session the engine closes the
+ * session itself with `charging_completed` (`monitor_lost`) and goes `offline`: Central's own
+ * Monitor-timeout checker closes sessions only of points not yet offline, so the ticket must
+ * come from the engine. While idle, a silent Monitor simply stops counting as watching.
+ */
+function monitorSilence(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  if (!state.monitorWatching) return unchanged(state);
+  const since = Math.max(state.lastProbeAt ?? 0, state.session?.authorizedAt ?? 0);
+  const silentFor = now - since;
+  if (silentFor < settings.monitorTimeoutMs) return unchanged(state);
+  const silent = { ...state, monitorWatching: false, probeStreak: 0 };
+  if (state.session === null) {
+    return unchanged(
+      silent,
+      log("info", `The Monitor stopped probing ${Math.round(silentFor / 1000)} s ago`),
+    );
+  }
+  const ended = endSession({ ...silent, monitorLost: true }, "monitor_lost", "monitor_lost");
   return {
     state: { ...ended.state, status: "offline" },
     effects: [

@@ -179,11 +179,15 @@ export interface EngineTarget {
 }
 
 /**
- * The flags every test engine is started with: the id, the broker, the health port on loopback
- * and the test's own topics. Tests add their own flags after these.
+ * The flags every test engine is started with: the id, the broker, the health port on loopback,
+ * the test's own topics, and a lab without a Monitor (`--monitor-wait 0`: the point opens for
+ * sessions as soon as it is ready, instead of waiting up to 20 s for a Monitor to probe). Tests
+ * add their own flags after these, and a later flag wins.
  */
 export function engineArgs(target: EngineTarget): string[] {
   return [
+    "--monitor-wait",
+    "0",
     "--cp-id",
     target.cpId,
     "--kafka-broker",
