@@ -12,22 +12,22 @@ import {
   EXIT_BAD_CONFIG,
   parseCli,
   processIo,
-} from "./src/config.ts";
-import { Engine } from "./src/engine.ts";
+} from "./src/cli/settings.ts";
+import { Engine } from "./src/app/engine.ts";
 import { seededRandom } from "./src/domain/random.ts";
-import { systemClock } from "./src/ports.ts";
+import { systemClock } from "./src/app/ports.ts";
 import { engineLogger, setupLogging } from "./src/adapters/logging.ts";
-import { KafkaBus } from "./src/adapters/kafka.ts";
-import { describeSecurity, kafkaSecurityOptions } from "./src/adapters/kafka_security.ts";
-import { DuplicateEngineWatch } from "./src/adapters/duplicate_engine.ts";
-import { HealthPortInUseError, HealthServer } from "./src/adapters/health_server.ts";
-import { WorkerChargingMeter } from "./src/adapters/charging_worker.ts";
-import { SqliteOutbox, StateDirError } from "./src/adapters/sqlite_outbox.ts";
-import { VERSION } from "./src/version.ts";
-import { OperatorConsole } from "./src/adapters/console.ts";
+import { KafkaBus } from "./src/adapters/kafka/bus.ts";
+import { describeSecurity, kafkaSecurityOptions } from "./src/adapters/kafka/security.ts";
+import { DuplicateEngineWatch } from "./src/adapters/kafka/duplicate_engine.ts";
+import { HealthPortInUseError, HealthServer } from "./src/adapters/health/server.ts";
+import { WorkerChargingMeter } from "./src/adapters/charging/worker.ts";
+import { SqliteOutbox, StateDirError } from "./src/adapters/storage/sqlite_store.ts";
+import { VERSION } from "./src/cli/version.ts";
+import { OperatorConsole } from "./src/adapters/console/console.ts";
 import { exitIfShutdownHangs, waitForStopSignal } from "./src/adapters/signals.ts";
-import { PROBE_COMMAND, runProbeCommand } from "./src/cli_probe.ts";
-import { FLEET_COMMAND, runFleetCommand } from "./src/cli_fleet.ts";
+import { PROBE_COMMAND, runProbeCommand } from "./src/cli/probe_command.ts";
+import { FLEET_COMMAND, runFleetCommand } from "./src/cli/fleet_command.ts";
 
 /** How long start-up waits for the registration to reach Kafka before opening the port. */
 const REGISTRATION_WAIT_MS = 10_000;

@@ -4,8 +4,8 @@
  * environment and no real output.
  */
 import assert from "node:assert/strict";
-import { type CliIo, type EngineConfig, parseCli, SETTINGS } from "../src/config.ts";
-import { VERSION } from "../src/version.ts";
+import { type CliIo, type EngineConfig, parseCli, SETTINGS } from "../src/cli/settings.ts";
+import { VERSION } from "../src/cli/version.ts";
 
 /** A fake io with the given environment, capturing what is written. */
 function fakeIo(env: Record<string, string> = {}) {

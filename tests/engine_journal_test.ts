@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { getLogger } from "@logtape/logtape";
-import { Engine } from "../src/engine.ts";
-import type { EventPublisher, OutboundEvent } from "../src/ports.ts";
+import { Engine } from "../src/app/engine.ts";
+import type { EventPublisher, OutboundEvent } from "../src/app/ports.ts";
 import { seededRandom } from "../src/domain/random.ts";
-import { SqliteOutbox } from "../src/adapters/sqlite_outbox.ts";
+import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
 import { portOf } from "./support/fake_clock.ts";
-import { REGISTRATION_QUIET_MS } from "../src/status_coalescer.ts";
+import { REGISTRATION_QUIET_MS } from "../src/app/status_coalescer.ts";
 import { InProcessMeter } from "./support/in_process_meter.ts";
 
 const T0 = Date.UTC(2026, 0, 1);

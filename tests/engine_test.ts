@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { getLogger } from "@logtape/logtape";
-import { Engine, type EngineOptions } from "../src/engine.ts";
-import type { EventPublisher, OutboundEvent } from "../src/ports.ts";
+import { Engine, type EngineOptions } from "../src/app/engine.ts";
+import type { EventPublisher, OutboundEvent } from "../src/app/ports.ts";
 import { costOf } from "../src/domain/session.ts";
 import { seededRandom } from "../src/domain/random.ts";
 import { portOf } from "./support/fake_clock.ts";
 import { InProcessMeter } from "./support/in_process_meter.ts";
-import { REGISTRATION_QUIET_MS } from "../src/status_coalescer.ts";
+import { REGISTRATION_QUIET_MS } from "../src/app/status_coalescer.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const CP = "CP_001";

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { brokerAddress, CentralDouble, type SeenEvent, uniqueTopics } from "./support/kafka.ts";
 import { EngineProcess } from "./support/engine_process.ts";
-import { Fleet, type FleetLoad, type FleetMember } from "../src/fleet.ts";
-import { WorkerChargingMeter } from "../src/adapters/charging_worker.ts";
-import { systemClock } from "../src/ports.ts";
-import { probeHealth } from "../src/probe.ts";
-import type { FleetEvent } from "../src/fleet_schedule.ts";
+import { Fleet, type FleetLoad, type FleetMember } from "../src/fleet/fleet.ts";
+import { WorkerChargingMeter } from "../src/adapters/charging/worker.ts";
+import { systemClock } from "../src/app/ports.ts";
+import { probeHealth } from "../src/adapters/health/probe_client.ts";
+import type { FleetEvent } from "../src/fleet/schedule.ts";
 
 const NO_LOAD: FleetLoad = {
   sessionsPerMinute: 0,

@@ -20,7 +20,7 @@ import {
   compileArgs,
   isRuntimeDownloadFailure,
 } from "../tools/compile.ts";
-import { ENV_VARS } from "../src/config.ts";
+import { ENV_VARS } from "../src/cli/settings.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
 const tasks: Record<string, string> = config.tasks;

@@ -11,7 +11,7 @@ import {
   REGISTRATION_QUIET_MS,
   type StatusChange,
   StatusCoalescer,
-} from "../src/status_coalescer.ts";
+} from "../src/app/status_coalescer.ts";
 import { portOf } from "./support/fake_clock.ts";
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { ENV_VARS, SETTINGS } from "../src/config.ts";
+import { ENV_VARS, SETTINGS } from "../src/cli/settings.ts";
 
 /**
  * Environment variables kafkajs reads when it loads or logs (`NODE_ENV`, `KAFKAJS_LOG_LEVEL`,
@@ -24,7 +24,7 @@ export const KAFKAJS_ENV_VARS: readonly string[] = ["NODE_ENV", "KAFKAJS_*"];
 export const CONSOLE_ENV_VARS: readonly string[] = ["NO_COLOR", "TERM", "COLORTERM"];
 
 /** The module the charging Worker runs; it must be embedded into a compiled binary. */
-export const WORKER_MODULE = "src/adapters/charging_worker_main.ts";
+export const WORKER_MODULE = "src/adapters/charging/worker_main.ts";
 
 /** The state directory when `--state-dir` is not given (from the settings table when present). */
 export const DEFAULT_STATE_DIR: string =

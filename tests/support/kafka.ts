@@ -7,7 +7,7 @@
 import { type Consumer, Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaTestBroker } from "../../tools/kafka_broker.ts";
 // The engine's Kafka adapter also silences kafkajs' spurious TimeoutNegativeWarning here.
-import "../../src/adapters/kafka.ts";
+import "../../src/adapters/kafka/bus.ts";
 import { contractViolations } from "./contract.ts";
 
 let ownBroker: Promise<KafkaTestBroker> | null = null;

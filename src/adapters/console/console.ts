@@ -11,11 +11,11 @@
  *
  * @module
  */
-import type { Command, PlugInMode } from "../domain/charge_point.ts";
-import type { CommandSource, EngineSnapshot } from "../engine.ts";
-import type { DecodedCommand } from "../protocol/commands.ts";
-import { actionForKey, type ConsoleAction, editPrompt, splitKeys } from "./console_keys.ts";
-import { type PanelLayout, renderPanel, sanitize } from "./console_panel.ts";
+import type { Command, PlugInMode } from "../../domain/charge_point.ts";
+import type { CommandSource, EngineSnapshot } from "../../app/engine.ts";
+import type { DecodedCommand } from "../../protocol/commands.ts";
+import { actionForKey, type ConsoleAction, editPrompt, splitKeys } from "./keys.ts";
+import { type PanelLayout, renderPanel, sanitize } from "./panel.ts";
 import {
   type EngineLogFormat,
   engineLogger,
@@ -23,7 +23,7 @@ import {
   type Logger,
   type LogRecord,
   type Sink,
-} from "./logging.ts";
+} from "../logging.ts";
 
 /** What the console needs of the engine. */
 export interface ConsoleEngine {

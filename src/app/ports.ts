@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { MeterReading, PowerProfile } from "./domain/session.ts";
+import type { MeterReading, PowerProfile } from "../domain/session.ts";
 
 /**
  * Time and timers. In unit tests, a small adapter over `@sinonjs/fake-timers`' `createClock()`

@@ -9,14 +9,14 @@
  *
  * @module
  */
-import { engineLogger, type Logger } from "./logging.ts";
+import { engineLogger, type Logger } from "../logging.ts";
 import {
   encodeStatusReplyFrame,
   isStatusRequest,
   NACK,
   readFrame,
   STX,
-} from "../protocol/health_frames.ts";
+} from "../../protocol/health_frames.ts";
 
 /** What the engine answers to a health probe: `KO` in fault or when the health flag is KO. */
 export type HealthAnswer = "OK" | "KO";

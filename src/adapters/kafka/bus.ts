@@ -15,16 +15,16 @@ import {
   logLevel,
   type Producer,
 } from "kafkajs";
-import type { Clock, EventPublisher, OutboundEvent } from "../ports.ts";
-import type { Logger } from "./logging.ts";
-import { MemoryOutbox, type Outbox, type StoredEvent } from "./outbox.ts";
+import type { Clock, EventPublisher, OutboundEvent } from "../../app/ports.ts";
+import type { Logger } from "../logging.ts";
+import { MemoryOutbox, type Outbox, type StoredEvent } from "../storage/memory_outbox.ts";
 // Side effect: stops kafkajs' idle timer loop (see the module).
-import "./kafkajs_idle_fix.ts";
+import "./idle_fix.ts";
 import {
   isAuthenticationFailure,
   KafkaAuthenticationError,
   type SaslMechanism,
-} from "./kafka_security.ts";
+} from "./security.ts";
 
 /** How to reach and use Kafka. */
 export interface KafkaSettings {

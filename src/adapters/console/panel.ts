@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { EngineSnapshot } from "../engine.ts";
-import type { PlugInMode, Status } from "../domain/charge_point.ts";
+import type { EngineSnapshot } from "../../app/engine.ts";
+import type { PlugInMode, Status } from "../../domain/charge_point.ts";
 
 /** What the panel is drawn from at one moment. */
 export interface PanelView {

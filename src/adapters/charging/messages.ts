@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { MeterReading, PowerProfile } from "../domain/session.ts";
+import type { MeterReading, PowerProfile } from "../../domain/session.ts";
 
 /** Main thread -> Worker. */
 export type ToChargingWorker =

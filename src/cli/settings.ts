@@ -13,8 +13,8 @@ import {
   type EngineLogLevel,
   LOG_FORMATS,
   LOG_LEVELS,
-} from "./adapters/logging.ts";
-import type { ChargePointSettings, PlugInMode } from "./domain/charge_point.ts";
+} from "../adapters/logging.ts";
+import type { ChargePointSettings, PlugInMode } from "../domain/charge_point.ts";
 import { versionText } from "./version.ts";
 import {
   type KafkaSecuritySettings,
@@ -24,7 +24,7 @@ import {
   SASL_MECHANISMS,
   Secret,
   securityProblem,
-} from "./adapters/kafka_security.ts";
+} from "../adapters/kafka/security.ts";
 
 /**
  * Everything one engine is configured with; the Kafka security fields (TLS, SASL) are those of

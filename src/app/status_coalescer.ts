@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { Status } from "./domain/charge_point.ts";
+import type { Status } from "../domain/charge_point.ts";
 import type { Clock } from "./ports.ts";
 
 /** The default window between two status changes, ms (Central's 2.0 s plus a margin). */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Logger } from "./adapters/logging.ts";
+import type { Logger } from "../adapters/logging.ts";
 import { LogRateLimiter, type SuppressedSummary } from "./log_limiter.ts";
 import type { Clock } from "./ports.ts";
 

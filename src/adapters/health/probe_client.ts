@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { encodeStatusRequestFrame, readStatusReplyFrame } from "./protocol/health_frames.ts";
+import { encodeStatusRequestFrame, readStatusReplyFrame } from "../../protocol/health_frames.ts";
 
 /** Options of {@linkcode probeHealth}. */
 export interface ProbeOptions {

@@ -11,15 +11,15 @@
  *
  * @module
  */
-import { Engine } from "./engine.ts";
-import type { ChargePointSettings } from "./domain/charge_point.ts";
-import { seededRandom } from "./domain/random.ts";
-import type { ChargingMeter, Clock, EventPublisher } from "./ports.ts";
-import { type CommandHandler, KafkaBus, type KafkaSettings } from "./adapters/kafka.ts";
-import { HealthServer } from "./adapters/health_server.ts";
-import { WorkerChargingMeter } from "./adapters/charging_worker.ts";
-import { engineLogger, type Logger } from "./adapters/logging.ts";
-import { type FleetEvent, FleetSchedule, type SecondsRange } from "./fleet_schedule.ts";
+import { Engine } from "../app/engine.ts";
+import type { ChargePointSettings } from "../domain/charge_point.ts";
+import { seededRandom } from "../domain/random.ts";
+import type { ChargingMeter, Clock, EventPublisher } from "../app/ports.ts";
+import { type CommandHandler, KafkaBus, type KafkaSettings } from "../adapters/kafka/bus.ts";
+import { HealthServer } from "../adapters/health/server.ts";
+import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
+import { engineLogger, type Logger } from "../adapters/logging.ts";
+import { type FleetEvent, FleetSchedule, type SecondsRange } from "./schedule.ts";
 
 /** One charging point of a fleet. */
 export interface FleetMember {

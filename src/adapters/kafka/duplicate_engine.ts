@@ -21,8 +21,8 @@
  * @module
  */
 import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel } from "kafkajs";
-import type { Clock } from "../ports.ts";
-import type { Logger } from "./logging.ts";
+import type { Clock } from "../../app/ports.ts";
+import type { Logger } from "../logging.ts";
 
 /** At most one report per minute: the operator needs to know, not to be flooded. */
 export const DUPLICATE_REPORT_INTERVAL_MS = 60_000;

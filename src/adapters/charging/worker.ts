@@ -1,13 +1,13 @@
 /**
  * The {@linkcode ChargingMeter} backed by a Web Worker that runs the charging loop
- * (`charging_worker_main.ts`). One instance can serve many engines: readings are routed to
+ * (`worker_main.ts`). One instance can serve many engines: readings are routed to
  * each session's callback by session id.
  *
  * @module
  */
-import type { MeterReading, PowerProfile } from "../domain/session.ts";
-import type { ChargingMeter } from "../ports.ts";
-import type { FromChargingWorker, ToChargingWorker } from "./charging_messages.ts";
+import type { MeterReading, PowerProfile } from "../../domain/session.ts";
+import type { ChargingMeter } from "../../app/ports.ts";
+import type { FromChargingWorker, ToChargingWorker } from "./messages.ts";
 
 /** Options of {@linkcode WorkerChargingMeter}. */
 export interface WorkerMeterOptions {
@@ -27,7 +27,7 @@ export class WorkerChargingMeter implements ChargingMeter {
   #resolveClosed: (() => void) | null = null;
 
   constructor(options: WorkerMeterOptions) {
-    this.#worker = new Worker(new URL("./charging_worker_main.ts", import.meta.url), {
+    this.#worker = new Worker(new URL("./worker_main.ts", import.meta.url), {
       type: "module",
     });
     this.#worker.onmessage = (event: MessageEvent<FromChargingWorker>) => this.#receive(event.data);

@@ -8,8 +8,8 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { MeterBank } from "../domain/session.ts";
-import type { FromChargingWorker, ToChargingWorker } from "./charging_messages.ts";
+import { MeterBank } from "../../domain/session.ts";
+import type { FromChargingWorker, ToChargingWorker } from "./messages.ts";
 
 const bank = new MeterBank();
 let timeScale = 1;

@@ -6,8 +6,8 @@
  * @module
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type CliIo, invalidEnvError, newCommand, parseCommand } from "./config.ts";
-import { probeHealth, type ProbeResult } from "./probe.ts";
+import { type CliIo, invalidEnvError, newCommand, parseCommand } from "./settings.ts";
+import { probeHealth, type ProbeResult } from "../adapters/health/probe_client.ts";
 
 /** Exit code of `probe` when the engine answered `OK`. */
 export const EXIT_PROBE_OK = 0;

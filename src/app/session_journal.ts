@@ -9,8 +9,8 @@
  *
  * @module
  */
-import type { Driver } from "./domain/charge_point.ts";
-import type { PowerProfile } from "./domain/session.ts";
+import type { Driver } from "../domain/charge_point.ts";
+import type { PowerProfile } from "../domain/session.ts";
 
 /** Everything needed to close a session that a crash interrupted. */
 export interface JournaledSession {

@@ -21,9 +21,9 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import type { Clock, OutboundEvent } from "../ports.ts";
-import type { JournaledSession, SessionJournal } from "../session_journal.ts";
-import type { Outbox, StoredEvent } from "./outbox.ts";
+import type { Clock, OutboundEvent } from "../../app/ports.ts";
+import type { JournaledSession, SessionJournal } from "../../app/session_journal.ts";
+import type { Outbox, StoredEvent } from "./memory_outbox.ts";
 
 /** The database file inside `<state-dir>/<cp_id>/`. */
 export const DATABASE_FILE = "engine.sqlite3";

@@ -25,14 +25,14 @@ import {
   readSetting,
   type Setting,
   SETTINGS,
-} from "./config.ts";
-import { Fleet, type FleetMember } from "./fleet.ts";
-import { FleetFileError, generateMembers, parseFleetFile } from "./fleet_file.ts";
-import { HealthPortInUseError } from "./adapters/health_server.ts";
-import { kafkaSecurityOptions, securityProblem } from "./adapters/kafka_security.ts";
-import { engineLogger, setupLogging } from "./adapters/logging.ts";
-import { exitIfShutdownHangs, waitForStopSignal } from "./adapters/signals.ts";
-import { systemClock } from "./ports.ts";
+} from "./settings.ts";
+import { Fleet, type FleetMember } from "../fleet/fleet.ts";
+import { FleetFileError, generateMembers, parseFleetFile } from "../fleet/members_file.ts";
+import { HealthPortInUseError } from "../adapters/health/server.ts";
+import { kafkaSecurityOptions, securityProblem } from "../adapters/kafka/security.ts";
+import { engineLogger, setupLogging } from "../adapters/logging.ts";
+import { exitIfShutdownHangs, waitForStopSignal } from "../adapters/signals.ts";
+import { systemClock } from "../app/ports.ts";
 import { VERSION } from "./version.ts";
 
 /** The name of the sub-command, as typed after `ev-cp-engine`. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { OutboundEvent } from "../ports.ts";
+import type { OutboundEvent } from "../../app/ports.ts";
 
 /** An event waiting in the outbox, with its position. */
 export interface StoredEvent {

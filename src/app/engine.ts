@@ -18,22 +18,22 @@ import {
   type Session,
   type Status,
   transition,
-} from "./domain/charge_point.ts";
+} from "../domain/charge_point.ts";
 import {
   costOf,
   drawProfile,
   type MeterReading,
   type PowerProfile,
   roundEnergy,
-} from "./domain/session.ts";
-import { decodeCommand, type DecodedCommand } from "./protocol/commands.ts";
+} from "../domain/session.ts";
+import { decodeCommand, type DecodedCommand } from "../protocol/commands.ts";
 import {
   completedEvent,
   type EventPayload,
   progressEvent,
   registrationEvent,
   statusChangeEvent,
-} from "./protocol/events.ts";
+} from "../protocol/events.ts";
 import type { ChargingMeter, Clock, EventPublisher } from "./ports.ts";
 import {
   DEFAULT_STATUS_WINDOW_MS,
@@ -42,8 +42,8 @@ import {
   StatusCoalescer,
 } from "./status_coalescer.ts";
 import { type JournaledSession, NULL_JOURNAL, type SessionJournal } from "./session_journal.ts";
-import { CommandInputLog, sameFields } from "./input_log.ts";
-import type { Logger } from "./adapters/logging.ts";
+import { CommandInputLog, sameFields } from "./command_log.ts";
+import type { Logger } from "../adapters/logging.ts";
 
 /** What a charging point is and how it behaves. */
 export interface EngineOptions {

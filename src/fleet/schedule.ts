@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { seededRandom } from "./domain/random.ts";
+import { seededRandom } from "../domain/random.ts";
 
 /** One planned event. */
 export type FleetEvent =
