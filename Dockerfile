@@ -26,8 +26,8 @@ COPY --from=build --chown=65532:65532 /out/state /home/nonroot/state
 # The settings table of README.md; a flag after the image name beats these.
 ENV CP_ID=CP_001 \
     LOCATION="Unknown Location" \
-    MAX_POWER=22.0 \
-    TARIFF=0.30 \
+    MAX_POWER=22 \
+    TARIFF=0.3 \
     HEALTH_HOST=0.0.0.0 \
     HEALTH_PORT=5100 \
     KAFKA_BROKER=localhost:9092 \

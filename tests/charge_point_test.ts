@@ -13,6 +13,7 @@ import {
   type EndReason,
   healthAnswer,
   initialState,
+  isReady,
   type Status,
   transition,
 } from "../src/domain/charge_point.ts";
@@ -160,7 +161,12 @@ Deno.test("the table's states are what their names say", () => {
   const summary = Object.fromEntries(
     Object.entries(SCENARIOS).map(([name, { state }]) => [
       name,
-      [state.status, healthAnswer(state), state.session?.supplying ?? null, state.monitorLost],
+      [
+        state.status,
+        healthAnswer(state),
+        state.session?.supplying ?? null,
+        state.monitor.kind === "lost",
+      ],
     ]),
   );
   assert.deepEqual(summary, {
@@ -788,7 +794,11 @@ Deno.test("Monitor loss", async (t) => {
     const probedIdle = run(AUTO, [ready, T0], ...watchedUntil(T0));
     const result = apply(probedIdle, tick, T0 + 3_600_000);
     assert.equal(result.state.status, "available");
-    assert.equal(result.state.monitorWatching, false, "a silent Monitor stops counting");
+    assert.equal(
+      result.state.monitor.kind === "watching",
+      false,
+      "a silent Monitor stops counting",
+    );
     assert.deepEqual(effectsOf(result.effects), []);
   });
 
@@ -807,7 +817,7 @@ Deno.test("Monitor loss", async (t) => {
     () => {
       const result = apply(probedCharging, tick, T0 + 5_000);
       assert.equal(result.state.status, "offline");
-      assert.equal(result.state.monitorLost, true);
+      assert.equal(result.state.monitor.kind === "lost", true);
       assert.equal(result.state.session, null);
       assert.deepEqual(effectsOf(result.effects), [
         "end session with charging_completed monitor_lost",
@@ -835,12 +845,16 @@ Deno.test("Monitor loss", async (t) => {
     assert.deepEqual(effectsOf(refusedStart.effects), ["status offline (forced)"]);
 
     const oneProbe = apply(lost, probe, T0 + 7_000);
-    assert.equal(oneProbe.state.monitorLost, true, "one probe is not a Monitor watching again");
+    assert.equal(
+      oneProbe.state.monitor.kind === "lost",
+      true,
+      "one probe is not a Monitor watching again",
+    );
     assert.deepEqual(effectsOf(oneProbe.effects), []);
 
     const second = apply(oneProbe.state, probe, T0 + 8_000);
     const back = apply(second.state, probe, T0 + 9_000);
-    assert.equal(back.state.monitorLost, false);
+    assert.equal(back.state.monitor.kind === "lost", false);
     assert.equal(back.state.status, "available");
     assert.deepEqual(effectsOf(back.effects), ["status available"]);
 
@@ -856,7 +870,7 @@ Deno.test("Monitor loss", async (t) => {
     back = apply(back.state, probe, T0 + 8_000);
     back = apply(back.state, probe, T0 + 9_000);
     assert.equal(back.state.status, "fault");
-    assert.equal(back.state.monitorLost, false);
+    assert.equal(back.state.monitor.kind === "lost", false);
     assert.deepEqual(effectsOf(back.effects), []);
   });
 
@@ -938,7 +952,8 @@ Deno.test("manual plug-in mode", async (t) => {
 Deno.test("shutdown ends a session with engine_shutdown and goes offline, not ready", () => {
   const result = apply(charging, { type: "shutdown" }, T0 + 30_000);
   assert.equal(result.state.status, "offline");
-  assert.equal(result.state.ready, false);
+  assert.equal(isReady(result.state), false);
+  assert.equal(result.state.startup.phase, "stopped");
   assert.equal(result.state.session, null);
   const ended = result.effects.find((effect) => effect.kind === "end_session");
   assert.deepEqual(ended, {
@@ -1091,11 +1106,19 @@ Deno.test("transition never mutates its input, for every command in every state"
 
 Deno.test("healthAnswer is KO in fault or with the health flag KO, OK otherwise", () => {
   const base = initialState();
+  assert.ok(base.session === null);
   assert.equal(healthAnswer(base), "OK");
   assert.equal(healthAnswer({ ...base, status: "fault" }), "KO");
   assert.equal(healthAnswer({ ...base, status: "fault", healthy: true }), "KO");
   assert.equal(healthAnswer({ ...base, status: "available", healthy: false }), "KO");
-  assert.equal(healthAnswer({ ...base, status: "charging" }), "OK");
+  const session = {
+    id: "s",
+    driver: alice,
+    authorizedAt: T0,
+    supplying: true,
+    origin: "central",
+  } as const;
+  assert.equal(healthAnswer({ ...base, status: "charging", session }), "OK");
 });
 
 Deno.test("only a watching Monitor counts for Monitor loss (protocol.md 5)", async (t) => {
@@ -1114,7 +1137,7 @@ Deno.test("only a watching Monitor counts for Monitor loss (protocol.md 5)", asy
       if ((now - T0) % 10_000 === 0) state = apply(state, probe, now).state;
       state = apply(state, tick, now).state;
     }
-    assert.equal(state.monitorWatching, false);
+    assert.equal(state.monitor.kind === "watching", false);
     assert.equal(state.session?.driver.username, "alice");
   });
 
@@ -1122,12 +1145,16 @@ Deno.test("only a watching Monitor counts for Monitor loss (protocol.md 5)", asy
     let state = run(AUTO, [ready, T0]);
     state = apply(state, probe, T0 + 1_000).state;
     state = apply(state, probe, T0 + 2_000).state;
-    assert.equal(state.monitorWatching, false);
+    assert.equal(state.monitor.kind === "watching", false);
     state = apply(state, probe, T0 + 6_000).state;
-    assert.equal(state.probeStreak, 1, "a 4 s gap is not the Monitor's cadence");
+    assert.deepEqual(
+      state.monitor,
+      { kind: "probed", lastProbeAt: T0 + 6_000, streak: 1 },
+      "a 4 s gap is not the Monitor's cadence",
+    );
     state = apply(state, probe, T0 + 7_000).state;
     const third = apply(state, probe, T0 + 8_000);
-    assert.equal(third.state.monitorWatching, true);
+    assert.equal(third.state.monitor.kind === "watching", true);
   });
 
   await t.step("the silence counts from the later of the last probe and the session start", () => {
@@ -1138,13 +1165,13 @@ Deno.test("only a watching Monitor counts for Monitor loss (protocol.md 5)", asy
     assert.equal(apply(watched, tick, T0 + 8_999).state.session?.driver.username, "alice");
     const lost = apply(watched, tick, T0 + 9_000);
     assert.equal(lost.state.session, null);
-    assert.equal(lost.state.monitorLost, true);
+    assert.equal(lost.state.monitor.kind === "lost", true);
   });
 
   await t.step("a Monitor silent while idle stops counting: a later session is not stopped", () => {
     let state = run(AUTO, [ready, T0], ...watchedUntil(T0));
     state = apply(state, tick, T0 + 6_000).state;
-    assert.equal(state.monitorWatching, false);
+    assert.equal(state.monitor.kind === "watching", false);
     state = apply(state, chargingStarted(alice), T0 + 60_000).state;
     for (let now = T0 + 61_000; now <= T0 + 90_000; now += 1_000) {
       state = apply(state, tick, now).state;
@@ -1160,8 +1187,8 @@ Deno.test("after start-up the point announces available at a Monitor's first pro
 
   await t.step("ready alone leaves the point offline, saying what it waits for", () => {
     assert.equal(readyState.state.status, "offline");
-    assert.equal(readyState.state.ready, true);
-    assert.equal(readyState.state.open, false);
+    assert.equal(isReady(readyState.state), true);
+    assert.equal(readyState.state.startup.phase, "waiting");
     assert.deepEqual(effectsOf(readyState.effects), []);
     assert.ok(readyState.effects.some((effect) => effect.kind === "log"));
   });
@@ -1171,7 +1198,7 @@ Deno.test("after start-up the point announces available at a Monitor's first pro
     () => {
       const result = apply(readyState.state, chargingStarted(alice), T0 + 5_000, WAITING);
       assert.equal(result.state.session?.driver.username, "alice");
-      assert.equal(result.state.open, true);
+      assert.equal(result.state.startup.phase, "open");
       const ended = apply(result.state, { type: "unplug" }, T0 + 9_000, WAITING);
       assert.equal(ended.state.status, "available");
     },

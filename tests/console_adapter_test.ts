@@ -79,7 +79,7 @@ function setup(localUser: string | null = null) {
       colors256: false,
     },
     terminal,
-    () => 0,
+    { now: () => 0 },
   );
   console.attach(engine, { connected: true, backlog: 0 });
   return { terminal, engine, console };

@@ -17,8 +17,8 @@ import { probeHealth } from "../src/adapters/health/probe_client.ts";
 import { KafkaBus } from "../src/adapters/kafka/bus.ts";
 import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
 import { engineLogger } from "../src/adapters/logging.ts";
-import { systemClock } from "../src/app/ports.ts";
-import { parseCli } from "../src/cli/settings.ts";
+import { systemClock } from "../src/adapters/clock.ts";
+import { parseCli } from "../src/cli/engine_command.ts";
 import { statusChangeEvent } from "../src/protocol/events.ts";
 
 const REAL_PARTS = { sanitizeOps: false, sanitizeResources: false } as const;

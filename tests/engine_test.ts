@@ -12,6 +12,7 @@ import { costOf } from "../src/domain/session.ts";
 import { seededRandom } from "../src/domain/random.ts";
 import { portOf } from "./support/fake_clock.ts";
 import { InProcessMeter } from "./support/in_process_meter.ts";
+import { NULL_JOURNAL } from "../src/adapters/storage/memory_store.ts";
 import { REGISTRATION_QUIET_MS } from "../src/app/status_coalescer.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -74,6 +75,7 @@ function setUp(options: Partial<EngineOptions> = {}) {
     publisher,
     meter,
     logger: getLogger(["test", "engine"]),
+    journal: NULL_JOURNAL,
   });
 
   /** Waits until every effect applied so far has been carried out. */
@@ -590,5 +592,5 @@ Deno.test("a watching Monitor that falls silent mid-session: ticket monitor_lost
   assert.deepEqual(publisher.statusChanges().at(-1), ["charging", "offline"]);
   const types = publisher.events.map((event) => event.value.event_type);
   assert.ok(types.lastIndexOf("charging_completed") < types.lastIndexOf("cp_status_change"));
-  assert.equal(engine.state.monitorLost, true);
+  assert.equal(engine.state.monitor.kind, "lost");
 });

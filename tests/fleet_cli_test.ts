@@ -2,7 +2,7 @@
  * Unit tests of the fleet's command line and fleet files (JSON and YAML).
  */
 import assert from "node:assert/strict";
-import type { CliIo } from "../src/cli/settings.ts";
+import type { CliIo } from "../src/cli/command_line.ts";
 import {
   defaultFleetGroupId,
   type FleetCliResult,

@@ -5,7 +5,10 @@
  * with one clear error when the password is wrong.
  */
 import assert from "node:assert/strict";
-import { type CliIo, type EngineConfig, EXIT_BAD_CONFIG, parseCli } from "../src/cli/settings.ts";
+import type { CliIo } from "../src/cli/command_line.ts";
+import { parseCli } from "../src/cli/engine_command.ts";
+import { EXIT_BAD_CONFIG } from "../src/cli/exit_codes.ts";
+import type { EngineConfig } from "../src/cli/settings.ts";
 import {
   isAuthenticationFailure,
   KafkaAuthenticationError,

@@ -6,7 +6,7 @@ import {
   StateDirError,
 } from "../src/adapters/storage/sqlite_store.ts";
 import type { OutboundEvent } from "../src/app/ports.ts";
-import type { JournaledSession } from "../src/app/session_journal.ts";
+import type { JournaledSession } from "../src/app/ports.ts";
 
 const CP = "CP_T1";
 const now = 1_800_000_000_000;

@@ -10,9 +10,8 @@
  *
  * @module
  */
-import type { Logger } from "../adapters/logging.ts";
 import { LogRateLimiter, type SuppressedSummary } from "./log_limiter.ts";
-import type { Clock } from "./ports.ts";
+import type { Clock, Logger } from "./ports.ts";
 
 /** Lines of one kind let through per window. */
 export const INPUT_LOG_MAX_LINES = 5;

@@ -1,9 +1,11 @@
 /**
  * The application service of one charging point: it owns the state, applies commands through
- * the pure state machine, and carries out the effects (events, meter, status coalescing).
+ * the pure state machine ({@linkcode transition}) and carries out the effects with its helpers:
+ * the {@linkcode StatusCoalescer} (Central's timing rules), the {@linkcode SessionTracker} (meter,
+ * progress, journal, ticket) and {@linkcode recoverInterruptedSession}.
  *
  * An engine is a plain object: create as many as you like in one process. Time, randomness,
- * ids, the event bus and the meter are passed in.
+ * ids, the event publisher, the meter and the journal are passed in.
  *
  * @module
  */
@@ -15,35 +17,40 @@ import {
   type Effect,
   healthAnswer,
   initialState,
-  type Session,
-  type Status,
+  lastProbeAt,
   transition,
 } from "../domain/charge_point.ts";
-import {
-  costOf,
-  drawProfile,
-  type MeterReading,
-  type PowerProfile,
-  roundEnergy,
-} from "../domain/session.ts";
 import { decodeCommand, type DecodedCommand } from "../protocol/commands.ts";
 import {
-  completedEvent,
+  type EventContext,
   type EventPayload,
-  progressEvent,
   registrationEvent,
   statusChangeEvent,
 } from "../protocol/events.ts";
-import type { ChargingMeter, Clock, EventPublisher } from "./ports.ts";
+import { CommandInputLog, sameFields } from "./command_log.ts";
+import type {
+  ChargingMeter,
+  Clock,
+  EventPublisher,
+  HealthAnswer,
+  IdGenerator,
+  JournaledSession,
+  Logger,
+  RandomSource,
+  SessionJournal,
+} from "./ports.ts";
+import { RecentIds } from "./recent_ids.ts";
+import { recoverInterruptedSession } from "./recovery.ts";
+import { SessionTracker } from "./session_tracker.ts";
 import {
   DEFAULT_STATUS_WINDOW_MS,
   REGISTRATION_QUIET_MS,
   type StatusChange,
   StatusCoalescer,
 } from "./status_coalescer.ts";
-import { type JournaledSession, NULL_JOURNAL, type SessionJournal } from "./session_journal.ts";
-import { CommandInputLog, sameFields } from "./command_log.ts";
-import type { Logger } from "../adapters/logging.ts";
+import type { CommandSource, EngineSnapshot, PointControl } from "./view.ts";
+
+export type { CommandSource, EngineSnapshot, SessionView } from "./view.ts";
 
 /** What a charging point is and how it behaves. */
 export interface EngineOptions {
@@ -72,85 +79,36 @@ export interface EngineOptions {
 /** What the engine needs from the world. */
 export interface EngineDependencies {
   readonly clock: Clock;
-  /** Numbers in [0, 1); seeded for reproducible power draws. */
-  readonly random: () => number;
-  /** A fresh UUID v4 per call. */
-  readonly newId: () => string;
+  /** Seeded for reproducible power draws. */
+  readonly random: RandomSource;
+  readonly newId: IdGenerator;
   readonly publisher: EventPublisher;
   readonly meter: ChargingMeter;
   readonly logger: Logger;
-  /** Where the session in progress is journaled for crash recovery (nowhere when omitted). */
-  readonly journal?: SessionJournal;
-}
-
-/** Where a command came from, for the logs. */
-export type CommandSource = "kafka" | "console" | "engine";
-
-/** The figures of the session in progress. */
-export interface SessionView {
-  readonly id: string;
-  readonly username: string;
-  readonly userId: number | string | null;
-  readonly supplying: boolean;
-  readonly energyKwh: number;
-  readonly costEur: number;
-  readonly powerKw: number;
-  /** Simulated seconds since the session was authorized. */
-  readonly elapsedSeconds: number;
-}
-
-/** What an operator sees of the engine at one moment. */
-export interface EngineSnapshot {
-  readonly cpId: string;
-  readonly location: string;
-  readonly maxPowerKw: number;
-  readonly tariffEurPerKwh: number;
-  readonly status: Status;
-  readonly health: "OK" | "KO";
-  readonly vehiclePluggedIn: boolean;
-  readonly lastProbeAt: number | null;
-  /** Whether a Monitor probes at its cadence (only then does its silence count). */
-  readonly monitorWatching: boolean;
-  readonly monitorLost: boolean;
-  readonly session: SessionView | null;
-}
-
-interface SessionTrack {
-  readonly session: Session;
-  readonly profile: PowerProfile;
-  lastReading: MeterReading | null;
-  lastProgressAt: number | null;
-  publishedEnergyKwh: number;
-  /**
-   * Whether Central has been sent this session's `charging` status: until then its progress is
-   * held back, so that on the wire a session's progress never precedes its `charging`.
-   */
-  announced: boolean;
+  /** Where the session in progress is journaled for crash recovery. */
+  readonly journal: SessionJournal;
 }
 
 const DEFAULT_COMMAND_MAX_AGE_MS = 30_000;
 const TICK_MS = 1_000;
-/** A session's first progress needs this much supply behind it (real seconds). */
-const FIRST_SAMPLE_REAL_SECONDS = 0.9;
-const REMEMBERED_COMMAND_IDS = 1_000;
 
 /** One charging point. */
-export class Engine {
+export class Engine implements PointControl {
   readonly #options: EngineOptions;
   readonly #settings: ChargePointSettings;
   readonly #deps: EngineDependencies;
   readonly #log: Logger;
   readonly #statuses: StatusCoalescer;
+  readonly #sessions: SessionTracker;
   readonly #listeners = new Set<() => void>();
-  readonly #seenCommandIds = new Set<string>();
+  readonly #appliedIds = new RecentIds();
   readonly #inputLog: CommandInputLog;
+  /** When this engine started: commands sent well before it are skipped (see decodeCommand). */
+  readonly #startedAt: number;
   #state: ChargePointState = initialState();
-  #track: SessionTrack | null = null;
   #work: Promise<void> = Promise.resolve();
   #ticker: unknown = null;
   #stopping = false;
-  /** When this engine started: commands sent well before it are skipped (see decodeCommand). */
-  readonly #startedAt: number;
 
   constructor(options: EngineOptions, deps: EngineDependencies) {
     this.#options = options;
@@ -168,6 +126,22 @@ export class Engine {
       // Benchmarks turn Central's pacing rules off altogether.
       windowMs === 0 ? 0 : REGISTRATION_QUIET_MS,
     );
+    this.#sessions = new SessionTracker({
+      maxPowerKw: options.maxPowerKw,
+      tariffEurPerKwh: options.tariffEurPerKwh,
+      progressIntervalMs: options.progressIntervalMs,
+      timeScale: options.timeScale,
+      powerRampSeconds: options.powerRampSeconds ?? 0,
+    }, {
+      clock: deps.clock,
+      random: deps.random,
+      meter: deps.meter,
+      journal: deps.journal,
+      logger: this.#log,
+      context: () => this.#context(),
+      publish: (payload) => this.#publish(payload),
+      changed: () => this.#notify(),
+    });
   }
 
   /** The charging point's id. */
@@ -196,44 +170,23 @@ export class Engine {
   }
 
   /**
-   * Start-up, between the registration and step 4: a session that a crash left in the journal
-   * is closed with `charging_completed` (`engine_recovered`), with the energy supplied up to the
-   * last journaled reading and never less than the last published progress. The event is
-   * stored and the journal row deleted in one transaction, so this happens exactly once.
-   * Returns the session recovered, or null.
+   * Start-up, between the registration and step 4: closes a session that a crash left in the
+   * journal (`engine_recovered`), exactly once. Returns the session recovered, or null.
    */
   recover(): JournaledSession | null {
-    const journaled = this.#journal.load();
-    if (journaled === null) return null;
-    const energy = Math.max(journaled.energyKwh, journaled.publishedEnergyKwh);
-    const durationSeconds = Math.max(0, (journaled.journaledAt - journaled.authorizedAt) / 1000) *
-      this.#options.timeScale;
-    this.#journal.atomically(() => {
-      this.#publish(completedEvent(this.#context(), {
-        driver: journaled.driver,
-        energyKwh: energy,
-        tariffEurPerKwh: this.#options.tariffEurPerKwh,
-        durationSeconds,
-        reason: "engine_recovered",
-      }));
-      this.#journal.clear(journaled.sessionId);
+    return recoverInterruptedSession({
+      journal: this.#deps.journal,
+      context: () => this.#context(),
+      publish: (payload) => this.#publish(payload),
+      logger: this.#log,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+      timeScale: this.#options.timeScale,
     });
-    this.#log.warn(
-      "Recovered the session of {username} interrupted by a crash: {energy} kWh, {cost} EUR, {duration} s (engine_recovered)",
-      {
-        username: journaled.driver.username,
-        energy: roundEnergy(energy).toFixed(3),
-        cost: costOf(energy, this.#options.tariffEurPerKwh).toFixed(2),
-        duration: Math.round(durationSeconds),
-        session_id: journaled.sessionId,
-      },
-    );
-    return journaled;
   }
 
-  /** Start-up step 4: `offline -> available`, and the periodic checks start. */
+  /** Start-up step 4: commands flow; the periodic checks start. */
   markReady(): void {
-    if (this.#state.ready) return;
+    if (this.#state.startup.phase !== "starting") return;
     this.apply({ type: "ready" }, "engine");
     if (this.#ticker === null) {
       this.#ticker = this.#deps.clock.setInterval(
@@ -261,12 +214,9 @@ export class Engine {
         else this.#inputLog.ignored(decoded.name, decoded.reason);
         return;
       case "command":
-        if (decoded.messageId !== null) {
-          if (this.#seenCommandIds.has(decoded.messageId)) {
-            this.#inputLog.duplicate(decoded.name, decoded.messageId);
-            return;
-          }
-          this.#rememberCommandId(decoded.messageId);
+        if (decoded.messageId !== null && this.#appliedIds.seenBefore(decoded.messageId)) {
+          this.#inputLog.duplicate(decoded.name, decoded.messageId);
+          return;
         }
         // Lines about commands that change nothing are rate limited (hostile floods).
         this.apply(
@@ -315,28 +265,13 @@ export class Engine {
   }
 
   /** What the health port answers now. */
-  healthAnswer(): "OK" | "KO" {
+  healthAnswer(): HealthAnswer {
     return healthAnswer(this.#state);
   }
 
   /** The engine as an operator sees it. */
   snapshot(): EngineSnapshot {
     const state = this.#state;
-    const track = this.#track;
-    let session: SessionView | null = null;
-    if (track !== null && state.session !== null && track.session.id === state.session.id) {
-      const energy = track.lastReading?.energyKwh ?? 0;
-      session = {
-        id: track.session.id,
-        username: track.session.driver.username,
-        userId: track.session.driver.userId,
-        supplying: state.session.supplying,
-        energyKwh: roundEnergy(energy),
-        costEur: costOf(energy, this.#options.tariffEurPerKwh),
-        powerKw: track.lastReading?.powerKw ?? 0,
-        elapsedSeconds: this.#simulatedSecondsSince(track.session.authorizedAt),
-      };
-    }
     return {
       cpId: this.#options.cpId,
       location: this.#options.location,
@@ -345,10 +280,10 @@ export class Engine {
       status: state.status,
       health: healthAnswer(state),
       vehiclePluggedIn: state.vehiclePluggedIn,
-      lastProbeAt: state.lastProbeAt,
-      monitorWatching: state.monitorWatching,
-      monitorLost: state.monitorLost,
-      session,
+      lastProbeAt: lastProbeAt(state),
+      monitorWatching: state.monitor.kind === "watching",
+      monitorLost: state.monitor.kind === "lost",
+      session: state.session === null ? null : this.#sessions.view(state.session),
     };
   }
 
@@ -407,145 +342,15 @@ export class Engine {
         this.#statuses.update(effect.status, effect.reason, effect.force);
         return;
       case "start_session":
-        this.#startSession(effect.session);
+        this.#sessions.start(effect.session);
         return;
       case "supply_session":
-        this.#deps.meter.supply(effect.sessionId);
+        this.#sessions.supply(effect.sessionId);
         return;
       case "end_session":
-        await this.#endSession(effect);
+        await this.#sessions.end(effect);
         return;
     }
-  }
-
-  #startSession(session: Session): void {
-    const profile = drawProfile(
-      this.#options.maxPowerKw,
-      this.#deps.random,
-      this.#options.powerRampSeconds ?? 0,
-    );
-    const track: SessionTrack = {
-      session,
-      profile,
-      lastReading: null,
-      lastProgressAt: null,
-      publishedEnergyKwh: 0,
-      announced: false,
-    };
-    this.#track = track;
-    this.#journalSession(track, null, this.#deps.clock.now());
-    this.#log.info("Charging started for user {username} ({power} kW)", {
-      username: session.driver.username,
-      power: (profile.maxPowerKw * profile.plateauFraction).toFixed(2),
-      session_id: session.id,
-    });
-    this.#deps.meter.start(session.id, profile, 0, (reading) => this.#onReading(reading));
-  }
-
-  #onReading(reading: MeterReading): void {
-    const track = this.#track;
-    if (track === null || this.#state.session?.id !== reading.sessionId) return;
-    track.lastReading = reading;
-    const now = this.#deps.clock.now();
-    const due = track.lastProgressAt === null ||
-      now - track.lastProgressAt >= this.#options.progressIntervalMs - TICK_MS / 2;
-    // The Worker's tick is shared by all sessions, so a session's first reading may come a
-    // moment after the supply started; it waits for the next one, as the original engine's
-    // first progress comes after a whole second of charging (never a 0.000 kWh sample).
-    const justStarted = reading.powerKw > 0 &&
-      reading.suppliedSeconds < FIRST_SAMPLE_REAL_SECONDS * this.#options.timeScale;
-    if (due && track.announced && !justStarted) this.#publishProgress(track, reading, now);
-    this.#journalSession(track, reading, now);
-    this.#notify();
-  }
-
-  #publishProgress(track: SessionTrack, reading: MeterReading, now: number): void {
-    track.lastProgressAt = now;
-    track.publishedEnergyKwh = Math.max(track.publishedEnergyKwh, reading.energyKwh);
-    const event = progressEvent(this.#context(), {
-      driver: track.session.driver,
-      energyKwh: track.publishedEnergyKwh,
-      powerKw: reading.powerKw,
-      tariffEurPerKwh: this.#options.tariffEurPerKwh,
-    });
-    this.#publish(event);
-    this.#log.info("Charging {username}: {energy} kWh, {cost} EUR, {power} kW", {
-      username: track.session.driver.username,
-      energy: event["energy_kwh"],
-      cost: event["cost"],
-      power: event["power_kw"],
-    });
-  }
-
-  /** Keeps the session's latest figures on disk (one row, replaced on every meter reading). */
-  #journalSession(track: SessionTrack, reading: MeterReading | null, now: number): void {
-    const energyKwh = reading?.energyKwh ?? 0;
-    try {
-      this.#journal.save({
-        sessionId: track.session.id,
-        driver: track.session.driver,
-        origin: track.session.origin,
-        authorizedAt: track.session.authorizedAt,
-        supplying: reading !== null && reading.suppliedSeconds > 0,
-        energyKwh,
-        costEur: costOf(energyKwh, this.#options.tariffEurPerKwh),
-        powerKw: reading?.powerKw ?? 0,
-        suppliedSeconds: reading?.suppliedSeconds ?? 0,
-        profile: track.profile,
-        publishedEnergyKwh: track.publishedEnergyKwh,
-        journaledAt: now,
-      });
-    } catch (error) {
-      this.#log.error("Cannot journal the session: {error}", { error });
-    }
-  }
-
-  get #journal(): SessionJournal {
-    return this.#deps.journal ?? NULL_JOURNAL;
-  }
-
-  async #endSession(effect: Extract<Effect, { kind: "end_session" }>): Promise<void> {
-    const track = this.#track?.session.id === effect.session.id ? this.#track : null;
-    this.#track = null;
-    const final = await this.#deps.meter.stop(effect.session.id);
-    const energy = Math.max(
-      final?.energyKwh ?? track?.lastReading?.energyKwh ?? 0,
-      track?.publishedEnergyKwh ?? 0,
-    );
-    const durationSeconds = this.#simulatedSecondsSince(effect.session.authorizedAt);
-    const figures = {
-      username: effect.session.driver.username,
-      energy: roundEnergy(energy).toFixed(3),
-      cost: costOf(energy, this.#options.tariffEurPerKwh).toFixed(2),
-      duration: Math.round(durationSeconds),
-      reason: effect.cause,
-    };
-    if (effect.completed === null) {
-      this.#journal.clear(effect.session.id);
-      this.#log.info(
-        "Session ended for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
-        figures,
-      );
-    } else {
-      const reason = effect.completed;
-      // The ticket is stored and the journal row deleted together: a crash leaves one or the
-      // other, so a restart never sends a second ticket for the same session.
-      this.#journal.atomically(() => {
-        this.#publish(completedEvent(this.#context(), {
-          driver: effect.session.driver,
-          energyKwh: energy,
-          tariffEurPerKwh: this.#options.tariffEurPerKwh,
-          durationSeconds,
-          reason,
-        }));
-        this.#journal.clear(effect.session.id);
-      });
-      this.#log.info(
-        "Session completed for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
-        figures,
-      );
-    }
-    this.#notify();
   }
 
   #publishStatus(change: StatusChange): void {
@@ -555,15 +360,8 @@ export class Engine {
       reason: change.reason,
     });
     this.#publish(statusChangeEvent(this.#context(), change));
-    // The session's `charging` is on its way: the progress held back since the start follows it.
-    const track = this.#track;
-    if (change.status === "charging" && track !== null && !track.announced) {
-      track.announced = true;
-      const reading = track.lastReading;
-      if (reading !== null && reading.energyKwh > 0) {
-        this.#publishProgress(track, reading, this.#deps.clock.now());
-      }
-    }
+    // The session's `charging` is on its way: the progress held back since the start follows.
+    if (change.status === "charging") this.#sessions.announced();
   }
 
   #publish(payload: EventPayload): void {
@@ -574,20 +372,8 @@ export class Engine {
     });
   }
 
-  #context() {
+  #context(): EventContext {
     return { cpId: this.#options.cpId, messageId: this.#deps.newId(), now: this.#deps.clock.now() };
-  }
-
-  #simulatedSecondsSince(epochMs: number): number {
-    return Math.max(0, (this.#deps.clock.now() - epochMs) / 1000) * this.#options.timeScale;
-  }
-
-  #rememberCommandId(id: string): void {
-    this.#seenCommandIds.add(id);
-    if (this.#seenCommandIds.size > REMEMBERED_COMMAND_IDS) {
-      const oldest = this.#seenCommandIds.values().next().value;
-      if (oldest !== undefined) this.#seenCommandIds.delete(oldest);
-    }
   }
 
   #notify(): void {

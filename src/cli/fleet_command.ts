@@ -1,47 +1,49 @@
 /**
- * The `ev-cp-engine fleet` sub-command: many charging points in one process (see `fleet.ts`).
- * It takes the engine's settings (Kafka, topics, progress interval, time scale, seed, log...;
- * `--location`, `--max-power` and `--tariff` are the defaults of every point) and the fleet's
- * own rows of the settings table (`FLEET_SETTINGS` in `config.ts`).
+ * The `ev-cp-engine fleet` sub-command: many charging points in one process (`src/fleet/`),
+ * living the same life as a single point (`src/app/lifecycle.ts`). It takes the engine's settings
+ * (Kafka, topics, progress interval, time scale, seed, log, state directory...; `--location`,
+ * `--max-power` and `--tariff` are the defaults of every point) and the fleet's own rows of the
+ * settings table (`FLEET_SETTINGS`).
  *
  * Exit codes: 0 after a graceful shutdown, 1 when a health port is in use, 2 for a bad flag,
- * environment value or fleet file.
+ * environment value, fleet file or state directory, 3 when Kafka rejects the credentials.
  *
  * @module
  */
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import {
   addSettings,
-  chargePointSettings,
   type CliIo,
-  type EngineConfig,
-  EXIT_BAD_CONFIG,
-  FLEET_SETTINGS,
-  type FleetSettings,
-  invalidConfigError,
   newCommand,
   parseCommand,
   readConfig,
-  readSetting,
+  readTable,
+} from "./command_line.ts";
+import { EXIT_BAD_CONFIG } from "./exit_codes.ts";
+import {
+  type EngineConfig,
+  FLEET_HELP,
+  FLEET_SETTINGS,
+  type FleetSettings,
+  PER_POINT_ONLY,
   type Setting,
   SETTINGS,
 } from "./settings.ts";
 import { Fleet, type FleetMember } from "../fleet/fleet.ts";
 import { FleetFileError, generateMembers, parseFleetFile } from "../fleet/members_file.ts";
-import { HealthPortInUseError } from "../adapters/health/server.ts";
-import { kafkaSecurityOptions, securityProblem } from "../adapters/kafka/security.ts";
 import { engineLogger, setupLogging } from "../adapters/logging.ts";
-import { exitIfShutdownHangs, waitForStopSignal } from "../adapters/signals.ts";
-import { systemClock } from "../app/ports.ts";
+import { exitCodeOf } from "./engine_command.ts";
+import {
+  buildRuntime,
+  newEngineInstance,
+  newMessageId,
+  pointBehaviour,
+  resolveSeed,
+} from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
 /** The name of the sub-command, as typed after `ev-cp-engine`. */
 export const FLEET_COMMAND = "fleet";
-
-/** Exit code when a health port cannot be opened. */
-const EXIT_PORT_IN_USE = 1;
-/** Graceful shutdown must be over within this time (the contract allows 5 s). */
-const SHUTDOWN_DEADLINE_MS = 4_500;
 
 /** Everything the fleet sub-command was given, after defaults. */
 export interface FleetCliConfig {
@@ -71,18 +73,6 @@ export function defaultFleetGroupId(members: readonly FleetMember[]): string {
 }
 
 /**
- * Engine settings a fleet does not take: each point has its own id and port, and the operator
- * console and the durable state directory belong to a single engine.
- */
-const PER_POINT: ReadonlySet<string> = new Set([
-  "cpId",
-  "healthPort",
-  "consoleMode",
-  "localUser",
-  "stateDir",
-]);
-
-/**
  * Reads the fleet command line (`args` after `fleet`) and the fleet file, if any. Prints help and
  * errors (one line naming the flag or file entry, the value and what is expected).
  */
@@ -92,7 +82,7 @@ export async function parseFleetCli(
   readTextFile: (path: string) => Promise<string> = Deno.readTextFile,
 ): Promise<FleetCliResult> {
   const engineTable = Object.fromEntries(
-    Object.entries(SETTINGS).filter(([key]) => !PER_POINT.has(key)),
+    Object.entries(SETTINGS).filter(([key]) => !PER_POINT_ONLY.has(key as keyof EngineConfig)),
   ) as Record<string, Setting>;
   const command = newCommand(
     `ev-cp-engine ${FLEET_COMMAND}`,
@@ -101,7 +91,7 @@ export async function parseFleetCli(
     io,
   ).version(VERSION, "-V, --version", "print the version");
   addSettings(command, FLEET_SETTINGS);
-  addSettings(command, engineTable);
+  addSettings(command, engineTable, FLEET_HELP);
   command.addOption(
     new Option("--status-window-ms <ms>", "benchmarks only: status coalescing window")
       .hideHelp()
@@ -116,14 +106,9 @@ export async function parseFleetCli(
   let parsed: { engine: EngineConfig; fleet: FleetSettings; statusWindowMs: number | null } | null =
     null;
   command.action(() => {
-    const engine = readConfig(command, io);
-    const problem = securityProblem(engine);
-    if (problem !== null) {
-      throw invalidConfigError(problem);
-    }
     parsed = {
-      engine,
-      fleet: readFleetSettings(command, io),
+      engine: readConfig(command, io),
+      fleet: readTable<FleetSettings>(command, FLEET_SETTINGS, io),
       statusWindowMs: command.opts<{ statusWindowMs?: number }>().statusWindowMs ?? null,
     };
   });
@@ -179,21 +164,6 @@ export async function parseFleetCli(
   };
 }
 
-function readFleetSettings(command: Command, io: CliIo): FleetSettings {
-  const options = command.opts<Record<string, unknown>>();
-  const pick = <K extends keyof FleetSettings>(key: K) =>
-    readSetting(options, FLEET_SETTINGS[key], io) as FleetSettings[K] | undefined;
-  return {
-    count: pick("count") ?? null,
-    file: pick("file") ?? null,
-    healthPortBase: pick("healthPortBase") ?? 5100,
-    autoSessions: pick("autoSessions") ?? 0,
-    sessionMinutes: pick("sessionMinutes") ?? { min: 15, max: 120 },
-    chaos: pick("chaos") ?? 0,
-    faultSeconds: pick("faultSeconds") ?? { min: 30, max: 300 },
-  };
-}
-
 /** Runs `ev-cp-engine fleet ...` until SIGINT / SIGTERM; resolves to the exit code. */
 export async function runFleetCommand(args: readonly string[], io: CliIo): Promise<number> {
   const cli = await parseFleetCli(args, io);
@@ -201,7 +171,7 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
   const { engine: config, fleet: settings, groupId, statusWindowMs } = cli.config;
   await setupLogging({ level: config.logLevel, format: config.logFormat });
   const log = engineLogger("fleet");
-  const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const seed = resolveSeed(config.seed);
   log.info(
     "ev-cp-engine {version} fleet of {count} points ({first}..{last}), group {group}, seed {seed}",
     {
@@ -213,25 +183,21 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
       seed,
     },
   );
+  const runtime = buildRuntime({
+    config,
+    stateName: groupId,
+    groupId,
+    clientId: `ev-cp-engine-${groupId}`,
+    // The backlog rate is per point, as if each point were its own engine: otherwise a
+    // thousand registrations queued before the first connection would take 10 s to go out.
+    drainRatePerSecond: config.outboxDrainRate * cli.members.length,
+    engineInstance: newEngineInstance(),
+  }, log);
+  if (runtime === null) return EXIT_BAD_CONFIG;
   const fleet = new Fleet({
     members: cli.members,
     healthHost: config.healthHost,
-    kafka: {
-      ...kafkaSecurityOptions(config),
-      brokers: config.kafkaBrokers,
-      clientId: `ev-cp-engine-${groupId}`,
-      groupId,
-      cpEventsTopic: config.cpEventsTopic,
-      centralEventsTopic: config.centralEventsTopic,
-      // The backlog rate is per point, as if each point were its own engine: otherwise a
-      // thousand registrations queued before the first connection would take 10 s to go out.
-      drainRatePerSecond: config.outboxDrainRate * cli.members.length,
-    },
-    progressIntervalMs: config.progressIntervalSeconds * 1000,
-    timeScale: config.timeScale,
-    commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
-    powerRampSeconds: config.powerRampSeconds,
-    settings: chargePointSettings(config),
+    behaviour: pointBehaviour(config, statusWindowMs ?? undefined),
     seed,
     load: {
       sessionsPerMinute: settings.autoSessions,
@@ -242,25 +208,11 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
       faultsPerHourPerPoint: settings.chaos,
       faultSeconds: settings.faultSeconds,
     },
-    ...(statusWindowMs === null ? {} : { statusWindowMs }),
-  }, { clock: systemClock });
-
-  try {
-    await fleet.start();
-  } catch (error) {
-    if (!(error instanceof HealthPortInUseError)) throw error;
-    log.error(error.message);
-    return EXIT_PORT_IN_USE;
-  }
-  const signal = await waitForStopSignal();
-  log.info("Received {signal}: shutting down {count} points", {
-    signal,
-    count: cli.members.length,
+  }, {
+    ...runtime,
+    newId: newMessageId,
+    journalOf: (cpId) => runtime.store.journal(cpId),
+    engineLogger: engineLogger("engine"),
   });
-  const cancelGuard = exitIfShutdownHangs(log, SHUTDOWN_DEADLINE_MS + 500);
-  const delivered = await fleet.stop(SHUTDOWN_DEADLINE_MS);
-  if (!delivered) log.warn("Some events could not be delivered before exit");
-  cancelGuard();
-  log.info("Stopped");
-  return 0;
+  return exitCodeOf(await fleet.run());
 }

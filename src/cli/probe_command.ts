@@ -6,7 +6,7 @@
  * @module
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type CliIo, invalidEnvError, newCommand, parseCommand } from "./settings.ts";
+import { type CliIo, invalidEnvError, newCommand, parseCommand } from "./command_line.ts";
 import { probeHealth, type ProbeResult } from "../adapters/health/probe_client.ts";
 
 /** Exit code of `probe` when the engine answered `OK`. */

@@ -1,13 +1,14 @@
 /**
- * The engine's settings in one table: flag, environment variable, default, description and
- * validation. A flag beats its environment variable, which beats the default. A bad value gives
- * one line naming the flag, the value and what is expected, and exit code 2.
+ * The settings table: for every setting of the engine and of the fleet, its flag, environment
+ * variable, typed default, help text and validation, in one place. The command line
+ * (`command_line.ts`), the help, the permissions of the tasks and binaries (`tools/permissions.ts`)
+ * and the configuration page of the docs all read it. A flag beats its environment variable,
+ * which beats the default.
  *
- * The command-line library (commander) is used only here.
+ * Pure data and validators: no command-line library here.
  *
  * @module
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   type EngineLogFormat,
   type EngineLogLevel,
@@ -15,7 +16,6 @@ import {
   LOG_LEVELS,
 } from "../adapters/logging.ts";
 import type { ChargePointSettings, PlugInMode } from "../domain/charge_point.ts";
-import { versionText } from "./version.ts";
 import {
   type KafkaSecuritySettings,
   parseSwitch,
@@ -23,7 +23,6 @@ import {
   readPasswordFile,
   SASL_MECHANISMS,
   Secret,
-  securityProblem,
 } from "../adapters/kafka/security.ts";
 
 /**
@@ -68,29 +67,22 @@ export interface EngineConfig extends KafkaSecuritySettings {
 /** Whether the operator console may be shown (`--console`, `--no-console`, `CONSOLE`). */
 export type ConsoleMode = "auto" | "off";
 
-/** The result of reading the command line. */
-export type CliResult =
-  | { readonly kind: "engine"; readonly config: EngineConfig }
-  /** Help, version or an error was printed; exit with `code`. */
-  | { readonly kind: "exit"; readonly code: number };
-
-/** Where the parser reads the environment and writes its output (tests pass their own). */
-export interface CliIo {
-  readonly env: (name: string) => string | undefined;
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
+/** A value a validator does not accept; the message says what is expected. */
+export class InvalidSettingError extends Error {
+  /** `message` is what was expected, e.g. `expected a TCP port from 0 to 65535`. */
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidSettingError";
+  }
 }
 
-/** Exit code for a bad flag or environment value. */
-export const EXIT_BAD_CONFIG = 2;
-
-// --- Validators: each returns the value or throws InvalidArgumentError saying what is expected.
+// --- Validators: each returns the value or throws InvalidSettingError saying what is expected.
 
 function number(what: string, check: (n: number) => boolean): (raw: string) => number {
   return (raw) => {
     const value = raw.trim() === "" ? Number.NaN : Number(raw);
     if (!Number.isFinite(value) || !check(value)) {
-      throw new InvalidArgumentError(`expected ${what}`);
+      throw new InvalidSettingError(`expected ${what}`);
     }
     return value;
   };
@@ -99,7 +91,7 @@ function number(what: string, check: (n: number) => boolean): (raw: string) => n
 function text(what: string, pattern: RegExp): (raw: string) => string {
   return (raw) => {
     const value = raw.trim();
-    if (!pattern.test(value)) throw new InvalidArgumentError(`expected ${what}`);
+    if (!pattern.test(value)) throw new InvalidSettingError(`expected ${what}`);
     return value;
   };
 }
@@ -109,19 +101,19 @@ function oneOf<T extends string>(choices: readonly T[], aliases: Record<string, 
     const value = raw.trim().toLowerCase();
     const found = choices.find((choice) => choice === value) ?? aliases[value];
     if (found === undefined) {
-      throw new InvalidArgumentError(`expected one of ${choices.join(", ")}`);
+      throw new InvalidSettingError(`expected one of ${choices.join(", ")}`);
     }
     return found;
   };
 }
 
-/** A validator from another module, its error turned into commander's. */
+/** A validator from another module, its error turned into ours. */
 function checked<T>(parse: (raw: string) => T): (raw: string) => T {
   return (raw) => {
     try {
       return parse(raw);
     } catch (error) {
-      throw new InvalidArgumentError((error as Error).message);
+      throw new InvalidSettingError((error as Error).message);
     }
   };
 }
@@ -131,13 +123,13 @@ const BROKER = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 function brokers(raw: string): string[] {
   const list = raw.split(",").map((item) => item.trim());
   if (list.length === 0 || list.some((item) => item === "")) {
-    throw new InvalidArgumentError("expected a comma-separated list of host:port");
+    throw new InvalidSettingError("expected a comma-separated list of host:port");
   }
   for (const item of list) {
     const match = BROKER.exec(item);
     const port = match ? Number(match[2]) : 0;
     if (!match || port < 1 || port > 65535) {
-      throw new InvalidArgumentError(
+      throw new InvalidSettingError(
         `expected a comma-separated list of host:port with a port from 1 to 65535 ("${item}" is not)`,
       );
     }
@@ -153,11 +145,30 @@ export interface Setting {
   readonly flag: string;
   readonly env: string;
   readonly description: string;
-  /** The default as the help shows it, or undefined for none. */
+  /** The value when neither the flag nor the variable is given (none when absent). */
+  readonly default?: unknown;
+  /** How the help shows a default that is not a plain value (e.g. `engine_group_<cp-id>`). */
   readonly shown?: string;
   readonly parse: (raw: string) => unknown;
   /** Set by an environment variable only, never a flag (a secret would show in `ps`). */
   readonly envOnly?: boolean;
+}
+
+/** The default of `setting` as the help and the docs show it, or undefined when it has none. */
+export function shownDefault(setting: Setting): string | undefined {
+  if (setting.shown !== undefined) return setting.shown;
+  return formatValue(setting.default);
+}
+
+/** A setting's value as one would type it (`a:1,b:2`, `15-120`, `on`), or undefined for none. */
+export function formatValue(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return value.join(",");
+  if (typeof value === "boolean") return value ? "on" : "off";
+  if (typeof value === "object" && "min" in value && "max" in value) {
+    return `${value.min}-${value.max}`;
+  }
+  return String(value);
 }
 
 /** The settings table: the single source of flags, env vars, defaults and validation. */
@@ -166,49 +177,49 @@ export const SETTINGS = {
     flag: "--cp-id <id>",
     env: "CP_ID",
     description: "charging point id (letters, digits, . _ -; at most 64)",
-    shown: "CP_001",
+    default: "CP_001",
     parse: text("a non-empty id of letters, digits, '.', '_' or '-' (at most 64)", CP_ID),
   },
   location: {
     flag: "--location <text>",
     env: "LOCATION",
     description: "where the charging point is",
-    shown: "Unknown Location",
+    default: "Unknown Location",
     parse: text("a non-empty location", /^.{1,200}$/),
   },
   maxPowerKw: {
     flag: "--max-power <kW>",
     env: "MAX_POWER",
     description: "maximum power in kW",
-    shown: "22.0",
+    default: 22.0,
     parse: number("a positive number of kW up to 1000", (n) => n > 0 && n <= 1000),
   },
   tariffEurPerKwh: {
     flag: "--tariff <EUR/kWh>",
     env: "TARIFF",
     description: "price in EUR per kWh",
-    shown: "0.30",
+    default: 0.30,
     parse: number("a price in EUR per kWh from 0 to 100", (n) => n >= 0 && n <= 100),
   },
   healthPort: {
     flag: "--health-port <port>",
     env: "HEALTH_PORT",
     description: "TCP port of the health check (0 picks a free one)",
-    shown: "5100",
+    default: 5100,
     parse: number("a TCP port from 0 to 65535", (n) => Number.isInteger(n) && n >= 0 && n <= 65535),
   },
   healthHost: {
     flag: "--health-host <address>",
     env: "HEALTH_HOST",
     description: "address the health check listens on",
-    shown: "0.0.0.0",
+    default: "0.0.0.0",
     parse: text("a host name or IP address", /^[A-Za-z0-9.:[\]-]{1,253}$/),
   },
   kafkaBrokers: {
     flag: "--kafka-broker <host:port,...>",
     env: "KAFKA_BROKER",
     description: "Kafka bootstrap brokers, comma separated",
-    shown: "localhost:9092",
+    default: ["localhost:9092"],
     parse: brokers,
   },
   kafkaGroupId: {
@@ -222,28 +233,28 @@ export const SETTINGS = {
     flag: "--progress-interval <s>",
     env: "PROGRESS_INTERVAL",
     description: "seconds between two charging_progress messages",
-    shown: "1",
+    default: 1,
     parse: number("a number of seconds from 1 to 3600", (n) => n >= 1 && n <= 3600),
   },
   cpEventsTopic: {
     flag: "--cp-events-topic <topic>",
     env: "CP_EVENTS_TOPIC",
     description: "topic the engine publishes on",
-    shown: "cp-events",
+    default: "cp-events",
     parse: text("a Kafka topic name (letters, digits, . _ -)", TOPIC),
   },
   centralEventsTopic: {
     flag: "--central-events-topic <topic>",
     env: "CENTRAL_EVENTS_TOPIC",
     description: "topic of Central's commands",
-    shown: "central-events",
+    default: "central-events",
     parse: text("a Kafka topic name (letters, digits, . _ -)", TOPIC),
   },
   timeScale: {
     flag: "--time-scale <factor>",
     env: "TIME_SCALE",
     description: "simulated seconds per real second (60: a minute per second)",
-    shown: "1",
+    default: 1,
     parse: number("a positive factor up to 100000", (n) => n > 0 && n <= 100_000),
   },
   seed: {
@@ -257,14 +268,14 @@ export const SETTINGS = {
     flag: "--log-level <level>",
     env: "LOG_LEVEL",
     description: `log level: ${LOG_LEVELS.join(", ")}`,
-    shown: "info",
+    default: "info",
     parse: oneOf(LOG_LEVELS, { warn: "warning" }),
   },
   logFormat: {
     flag: "--log-format <format>",
     env: "LOG_FORMAT",
     description: `log format: ${LOG_FORMATS.join(", ")}`,
-    shown: "text",
+    default: "text",
     parse: oneOf(LOG_FORMATS),
   },
   powerRampSeconds: {
@@ -272,7 +283,7 @@ export const SETTINGS = {
     env: "POWER_RAMP",
     description: "simulated seconds a session's power takes to reach its plateau " +
       "(0: the plateau from the first second, as the original engine)",
-    shown: "0",
+    default: 0,
     parse: number("a number of seconds from 0 to 3600", (n) => n >= 0 && n <= 3600),
   },
   monitorWaitSeconds: {
@@ -280,35 +291,35 @@ export const SETTINGS = {
     env: "MONITOR_WAIT",
     description: "at start-up, seconds to wait for a Monitor to start probing before going " +
       "available without one (0: do not wait)",
-    shown: "20",
+    default: 20,
     parse: number("a number of seconds from 0 to 3600", (n) => n >= 0 && n <= 3600),
   },
   monitorTimeoutSeconds: {
     flag: "--monitor-timeout <s>",
     env: "MONITOR_TIMEOUT",
     description: "seconds without a Monitor probe before the Monitor counts as lost",
-    shown: "5",
+    default: 5,
     parse: number("a number of seconds from 1 to 3600", (n) => n >= 1 && n <= 3600),
   },
   commandMaxAgeSeconds: {
     flag: "--command-max-age <s>",
     env: "COMMAND_MAX_AGE",
     description: "commands older than this are skipped",
-    shown: "30",
+    default: 30,
     parse: number("a positive number of seconds", (n) => n > 0),
   },
   plugIn: {
     flag: "--plug-in <mode>",
     env: "PLUG_IN",
     description: "auto: supply at once; manual: wait for the vehicle (key P or CP_PLUG_IN)",
-    shown: "auto",
+    default: "auto",
     parse: oneOf(["auto", "manual"] as const),
   },
   plugInTimeoutSeconds: {
     flag: "--plug-in-timeout <s>",
     env: "PLUG_IN_TIMEOUT",
     description: "manual mode: seconds to wait for the vehicle",
-    shown: "60",
+    default: 60,
     parse: number("a positive number of seconds", (n) => n > 0),
   },
   consoleMode: {
@@ -316,7 +327,7 @@ export const SETTINGS = {
     env: "CONSOLE",
     description: "auto: operator console when stdin and stdout are terminals; " +
       "off (also --no-console, CONSOLE=false): plain logs",
-    shown: "auto",
+    default: "auto",
     parse: oneOf(["auto", "off"] as const, { true: "auto", on: "auto", false: "off", no: "off" }),
   },
   localUser: {
@@ -329,21 +340,21 @@ export const SETTINGS = {
     flag: "--state-dir <dir>",
     env: "STATE_DIR",
     description: "directory of the durable outbox and session journal (<dir>/<cp-id>/)",
-    shown: "./state",
+    default: "./state",
     parse: text("a directory path", /^[^\0]{1,4096}$/),
   },
   outboxDrainRate: {
     flag: "--outbox-drain-rate <events/s>",
     env: "OUTBOX_DRAIN_RATE",
     description: "events per second sent while a backlog drains after an outage",
-    shown: "100",
+    default: 100,
     parse: number("a number of events per second from 1 to 100000", (n) => n >= 1 && n <= 100_000),
   },
   kafkaSsl: {
     flag: "--kafka-ssl [on|off]",
     env: "KAFKA_SSL",
     description: "connect to Kafka over TLS",
-    shown: "off",
+    default: false,
     parse: checked(parseSwitch),
   },
   kafkaSslCa: {
@@ -351,6 +362,7 @@ export const SETTINGS = {
     env: "KAFKA_SSL_CA_FILE",
     description: "PEM file of the CA certificates that signed the brokers' (instead of the " +
       "default roots); under ./secrets or /run/secrets",
+    default: null,
     parse: checked(readCaFile),
   },
   kafkaSaslMechanism: {
@@ -358,12 +370,14 @@ export const SETTINGS = {
     env: "KAFKA_SASL_MECHANISM",
     description: `SASL authentication with Kafka: ${SASL_MECHANISMS.join(", ")}`,
     shown: "none",
+    default: null,
     parse: oneOf(SASL_MECHANISMS),
   },
   kafkaSaslUsername: {
     flag: "--kafka-sasl-username <user>",
     env: "KAFKA_SASL_USERNAME",
     description: "SASL user name",
+    default: null,
     parse: text("a user name of 1 to 255 characters, no control characters", /^[^\p{C}]{1,255}$/u),
   },
   kafkaSaslPassword: {
@@ -371,6 +385,7 @@ export const SETTINGS = {
     env: "KAFKA_SASL_PASSWORD",
     description: "SASL password (environment only)",
     envOnly: true,
+    default: null,
     parse: (raw: string) => new Secret(raw),
   },
   kafkaSaslPasswordFile: {
@@ -378,43 +393,14 @@ export const SETTINGS = {
     env: "KAFKA_SASL_PASSWORD_FILE",
     description: "file holding the SASL password, under ./secrets or /run/secrets " +
       "(or set KAFKA_SASL_PASSWORD)",
+    default: null,
     parse: checked(readPasswordFile),
   },
 } as const satisfies Record<keyof EngineConfig, Setting>;
 
 /** Defaults of the settings that have one. */
-const DEFAULTS: Omit<EngineConfig, "kafkaGroupId" | "seed" | "localUser"> = {
-  cpId: "CP_001",
-  location: "Unknown Location",
-  maxPowerKw: 22.0,
-  tariffEurPerKwh: 0.30,
-  healthPort: 5100,
-  healthHost: "0.0.0.0",
-  kafkaBrokers: ["localhost:9092"],
-  progressIntervalSeconds: 1,
-  powerRampSeconds: 0,
-  monitorWaitSeconds: 20,
-  cpEventsTopic: "cp-events",
-  centralEventsTopic: "central-events",
-  timeScale: 1,
-  logLevel: "info",
-  logFormat: "text",
-  monitorTimeoutSeconds: 5,
-  commandMaxAgeSeconds: 30,
-  plugIn: "auto",
-  plugInTimeoutSeconds: 60,
-  consoleMode: "auto",
-  stateDir: "./state",
-  outboxDrainRate: 100,
-  kafkaSsl: false,
-  kafkaSslCa: null,
-  kafkaSaslMechanism: null,
-  kafkaSaslUsername: null,
-  kafkaSaslPassword: null,
-  kafkaSaslPasswordFile: null,
-};
 
-/** The `fleet` sub-command's own settings (src/cli_fleet.ts); it also takes the engine's. */
+/** The `fleet` sub-command's own settings (src/cli/fleet_command.ts); it also takes the engine's. */
 export interface FleetSettings {
   /** How many generated points (`CP_0001`...); null when `--file` lists them. */
   readonly count: number | null;
@@ -438,7 +424,7 @@ function range(what: string): (raw: string) => { min: number; max: number } {
     const min = Number(match?.[1]);
     const max = Number(match?.[2]);
     if (!match || !(min > 0) || !(max >= min)) {
-      throw new InvalidArgumentError(`expected ${what} as min-max with 0 < min <= max`);
+      throw new InvalidSettingError(`expected ${what} as min-max with 0 < min <= max`);
     }
     return { min, max };
   };
@@ -465,14 +451,14 @@ export const FLEET_SETTINGS = {
     flag: "--health-port-base <port>",
     env: "HEALTH_PORT_BASE",
     description: "health port of CP_0001, the next points count up (0: any free ports)",
-    shown: "5100",
+    default: 5100,
     parse: number("a TCP port from 0 to 65535", (n) => Number.isInteger(n) && n >= 0 && n <= 65535),
   },
   autoSessions: {
     flag: "--auto-sessions <per-minute>",
     env: "AUTO_SESSIONS",
     description: "sessions started on idle points per simulated minute, fleet-wide (0: none)",
-    shown: "0",
+    default: 0,
     parse: number(
       "a number of sessions per minute from 0 to 100000",
       (n) => n >= 0 && n <= 100_000,
@@ -482,21 +468,21 @@ export const FLEET_SETTINGS = {
     flag: "--session-minutes <min-max>",
     env: "SESSION_MINUTES",
     description: "length of an auto session in simulated minutes",
-    shown: "15-120",
+    default: { min: 15, max: 120 },
     parse: range("minutes"),
   },
   chaos: {
     flag: "--chaos <per-hour>",
     env: "CHAOS",
     description: "faults injected per point per simulated hour, each recovering later (0: none)",
-    shown: "0",
+    default: 0,
     parse: number("a number of faults per hour from 0 to 3600", (n) => n >= 0 && n <= 3600),
   },
   faultSeconds: {
     flag: "--fault-seconds <min-max>",
     env: "FAULT_SECONDS",
     description: "length of an injected fault in simulated seconds",
-    shown: "30-300",
+    default: { min: 30, max: 300 },
     parse: range("seconds"),
   },
 } as const satisfies Record<keyof FleetSettings, Setting>;
@@ -507,200 +493,6 @@ export const ENV_VARS: readonly string[] = [
   ...Object.values(FLEET_SETTINGS),
 ].map((setting) => setting.env);
 
-/** Adds the options of a settings table (the engine's by default) to `command`. */
-export function addSettings(
-  command: Command,
-  table: Readonly<Record<string, Setting>> = SETTINGS,
-): Command {
-  for (const setting of Object.values(table)) {
-    if (setting.envOnly) continue;
-    // Environment variables are read in readConfig, through CliIo: tests stay hermetic and
-    // every variable is named, which scoped --allow-env permissions need.
-    const shown = setting.shown === undefined ? "" : `, default: ${setting.shown}`;
-    const option = new Option(setting.flag, `${setting.description} [env: ${setting.env}${shown}]`)
-      .argParser((raw) => setting.parse(raw));
-    command.addOption(option);
-  }
-  return command;
-}
-
-/**
- * A command with the engine's command-line conventions: help on `-h, --help`, output through `io`
- * without colours, errors on one line with a suggestion for a mistyped flag, no stray arguments,
- * and `exitOverride` (parsing throws a `CommanderError` instead of exiting; see
- * {@linkcode parseCommand}). Used by the engine and its `probe` and `fleet` sub-commands.
- */
-export function newCommand(name: string, description: string, io: CliIo): Command {
-  return new Command(name)
-    .description(description)
-    .helpOption("-h, --help", "show this help")
-    .exitOverride()
-    .configureOutput({
-      writeOut: io.stdout,
-      writeErr: io.stderr,
-      // Plain help text: commander would otherwise read NO_COLOR, FORCE_COLOR and
-      // CLICOLOR_FORCE, which the scoped --allow-env does not grant.
-      getOutHasColors: () => false,
-      getErrHasColors: () => false,
-      outputError: (message, write) => write(message.replace(/\n(?=.)/g, " ")),
-    })
-    .showSuggestionAfterError(true)
-    .allowExcessArguments(false);
-}
-
-/**
- * The code of a `CommanderError` an action throws for a bad environment value or configuration:
- * {@linkcode parseCommand} prints its message, since commander prints only its own errors.
- */
-const INVALID_ENV = "config.invalidEnv";
-
-/**
- * Parses `args` (without the program name) with a command built by {@linkcode newCommand}.
- * Returns null when the command's action ran; otherwise help, the version or an error was
- * printed and the result is the exit code: 0 after help or the version, `failureCode` for an
- * error.
- */
-export function parseCommand(
-  command: Command,
-  args: readonly string[],
-  io: CliIo,
-  failureCode: number,
-): number | null {
-  try {
-    command.parse([...args], { from: "user" });
-  } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    if (error.code === INVALID_ENV) io.stderr(`${error.message}\n`);
-    const success = error.code === "commander.helpDisplayed" || error.code === "commander.version";
-    return success ? 0 : failureCode;
-  }
-  return null;
-}
-
-/** Builds the `ev-cp-engine` command line (shared with sub-commands added elsewhere). */
-export function buildCli(io: CliIo): Command {
-  const program = newCommand(
-    "ev-cp-engine",
-    "Charging point engine of an EVCharging network: registers with Central over Kafka, " +
-      "simulates charging sessions and answers the Monitor's health checks.",
-    io,
-  )
-    .version(versionText(), "-V, --version", "print the version, the Deno version and target")
-    .addHelpText(
-      "after",
-      "\nCommands:\n  probe [--host H] [--port P] [--framed] [--timeout S]  ask an engine's health " +
-        "port once (exit 0: OK, 1: KO, 2: no answer); see `ev-cp-engine probe --help`" +
-        "\n  fleet --count N | --file F  many charging points in one process, with optional " +
-        "auto sessions and chaos; see `ev-cp-engine fleet --help`",
-    );
-  return addSettings(program).addOption(new Option("--no-console", "same as --console off"));
-}
-
-/**
- * The error for a bad environment value, thrown from an action: one line naming the variable, the
- * flag it stands for, the value and what is expected (`problem`, the validator's message).
- */
-export function invalidEnvError(
-  env: string,
-  flag: string,
-  raw: string,
-  problem: string,
-): CommanderError {
-  return invalidConfigError(`${env}=${JSON.stringify(raw)} (for ${flag}) is invalid: ${problem}`);
-}
-
-/** The error for a bad configuration found in an action (`message` without `error: `). */
-export function invalidConfigError(message: string): CommanderError {
-  return new CommanderError(EXIT_BAD_CONFIG, INVALID_ENV, `error: ${message}`);
-}
-
-/**
- * One setting of a table: the value of its flag among `options` (`command.opts()`), else its
- * environment variable's parsed, else undefined (no default applied).
- */
-export function readSetting(
-  options: Readonly<Record<string, unknown>>,
-  setting: Setting,
-  io: CliIo,
-): unknown {
-  const fromFlag = options[new Option(setting.flag).attributeName()];
-  if (fromFlag !== undefined) return fromFlag;
-  const raw = io.env(setting.env);
-  if (raw === undefined || raw === "") return undefined;
-  try {
-    return setting.parse(raw);
-  } catch (error) {
-    throw invalidEnvError(setting.env, setting.flag.split(" ")[0]!, raw, (error as Error).message);
-  }
-}
-
-/** Reads the options commander collected, with environment values and defaults applied. */
-export function readConfig(command: Command, io: CliIo): EngineConfig {
-  const options = command.opts<Record<string, unknown>>();
-  const pick = <K extends keyof EngineConfig>(key: K) =>
-    readSetting(options, SETTINGS[key], io) as EngineConfig[K] | undefined;
-  const value = <K extends keyof typeof DEFAULTS>(key: K) => pick(key) ?? DEFAULTS[key];
-  const cpId = value("cpId");
-  return {
-    cpId,
-    location: value("location"),
-    maxPowerKw: value("maxPowerKw"),
-    tariffEurPerKwh: value("tariffEurPerKwh"),
-    healthPort: value("healthPort"),
-    healthHost: value("healthHost"),
-    kafkaBrokers: value("kafkaBrokers"),
-    kafkaGroupId: pick("kafkaGroupId") ?? `engine_group_${cpId}`,
-    progressIntervalSeconds: value("progressIntervalSeconds"),
-    cpEventsTopic: value("cpEventsTopic"),
-    centralEventsTopic: value("centralEventsTopic"),
-    timeScale: value("timeScale"),
-    seed: pick("seed") ?? null,
-    logLevel: value("logLevel"),
-    logFormat: value("logFormat"),
-    powerRampSeconds: value("powerRampSeconds"),
-    monitorWaitSeconds: value("monitorWaitSeconds"),
-    monitorTimeoutSeconds: value("monitorTimeoutSeconds"),
-    commandMaxAgeSeconds: value("commandMaxAgeSeconds"),
-    plugIn: value("plugIn"),
-    plugInTimeoutSeconds: value("plugInTimeoutSeconds"),
-    // `--no-console` sets the same option to false.
-    consoleMode: (pick("consoleMode") as unknown) === false ? "off" : value("consoleMode"),
-    localUser: pick("localUser") ?? null,
-    stateDir: value("stateDir"),
-    outboxDrainRate: value("outboxDrainRate"),
-    kafkaSsl: value("kafkaSsl"),
-    kafkaSslCa: value("kafkaSslCa"),
-    kafkaSaslMechanism: value("kafkaSaslMechanism"),
-    kafkaSaslUsername: value("kafkaSaslUsername"),
-    kafkaSaslPassword: value("kafkaSaslPassword"),
-    kafkaSaslPasswordFile: value("kafkaSaslPasswordFile"),
-  };
-}
-
-/** Parses the command line (`args` without the program name). Prints help, version, errors. */
-export function parseCli(args: readonly string[], io: CliIo): CliResult {
-  const program = buildCli(io);
-  let config: EngineConfig | null = null;
-  program.action(() => {
-    config = readConfig(program, io);
-    const problem = securityProblem(config);
-    if (problem !== null) {
-      throw invalidConfigError(problem);
-    }
-  });
-  const exitCode = parseCommand(program, args, io, EXIT_BAD_CONFIG);
-  if (exitCode !== null) return { kind: "exit", code: exitCode };
-  if (config === null) return { kind: "exit", code: EXIT_BAD_CONFIG };
-  return { kind: "engine", config };
-}
-
-/** The real process environment and output streams. */
-export const processIo: CliIo = {
-  env: (name) => Deno.env.get(name),
-  stdout: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
-  stderr: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
-};
-
 /** The state machine's settings from a configuration (single engine and fleet alike). */
 export function chargePointSettings(config: EngineConfig): Partial<ChargePointSettings> {
   return {
@@ -710,3 +502,28 @@ export function chargePointSettings(config: EngineConfig): Partial<ChargePointSe
     monitorWaitMs: config.monitorWaitSeconds * 1000,
   };
 }
+
+/**
+ * Engine settings a fleet does not take: each point has its own id and port, and the operator
+ * console belongs to a single engine.
+ */
+export const PER_POINT_ONLY: ReadonlySet<keyof EngineConfig> = new Set([
+  "cpId",
+  "healthPort",
+  "consoleMode",
+  "localUser",
+]);
+
+/** How the fleet's help differs from a single engine's for the settings they share. */
+export const FLEET_HELP: Partial<Record<keyof EngineConfig, Partial<Setting>>> = {
+  kafkaGroupId: {
+    description: "consumer group of the fleet's one command consumer",
+    shown: "fleet_group_<first>-<last>",
+  },
+  plugIn: {
+    description: "auto: supply at once; manual: wait for the vehicle (CP_PLUG_IN)",
+  },
+  stateDir: {
+    description: "directory of the durable outbox and session journals (<dir>/<group-id>/)",
+  },
+};

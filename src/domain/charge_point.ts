@@ -49,52 +49,73 @@ export interface Session {
   readonly origin: "central" | "local";
 }
 
-/** Everything the state machine knows about one charging point. */
-export interface ChargePointState {
-  /** The real status, which Central should eventually see. */
-  readonly status: Status;
+/** A status of a point with no session. */
+export type IdleStatus = Exclude<Status, "charging">;
+
+/** Where a point is in its life, apart from what it does. */
+export type Startup =
+  /** Registering: commands do not flow yet (start-up steps 1-3). */
+  | { readonly phase: "starting" }
+  /** Commands flow; until a probe comes (or `monitorWaitMs` passes) the idle point says offline. */
+  | { readonly phase: "waiting"; readonly readyAt: number }
+  /** Announced to Central: an idle, healthy point is available. */
+  | { readonly phase: "open" }
+  /** Shutting down: sessions are over and the point says offline. */
+  | { readonly phase: "stopped" };
+
+/**
+ * What the engine knows of the Monitor, from the probes on its health port. Only a watching
+ * Monitor counts for Monitor loss (protocol.md 5).
+ */
+export type MonitorWatch =
+  /** No probe ever came. */
+  | { readonly kind: "unseen" }
+  /**
+   * Probes came, but not (or no longer) at a Monitor's cadence: a person's probe, a container
+   * health check every 10-30 s, or a Monitor that has just started. `streak` counts the last
+   * probes in a row each at most {@linkcode WATCHING_GAP_MS} after the one before.
+   */
+  | { readonly kind: "probed"; readonly lastProbeAt: number; readonly streak: number }
+  /** A Monitor probes at its cadence (about every second): its silence counts. */
+  | { readonly kind: "watching"; readonly lastProbeAt: number }
+  /**
+   * A watching Monitor fell silent during a session: the point is offline and refuses sessions
+   * until a Monitor watches again (`streak` as for `probed`).
+   */
+  | { readonly kind: "lost"; readonly lastProbeAt: number; readonly streak: number };
+
+/** What a point knows besides its status and session. */
+interface PointConditions {
   /** The hardware health flag; the health port answers KO when false or when in `fault`. */
   readonly healthy: boolean;
-  readonly session: Session | null;
   readonly vehiclePluggedIn: boolean;
-  /** False until the engine has registered and commands flow (start-up step 4). */
-  readonly ready: boolean;
-  /** Epoch ms when the engine became ready, or null. */
-  readonly readyAt: number | null;
-  /**
-   * True once the point has announced itself `available` after start-up: at a Monitor's first
-   * probe, when Central hands it a session, or when no probe came within `monitorWaitMs` of
-   * being ready (see {@linkcode tick}). Until then it stays `offline` when idle.
-   */
-  readonly open: boolean;
-  /** Epoch ms of the last health probe (Monitor or anyone else), or null if none came. */
-  readonly lastProbeAt: number | null;
-  /** Probes in a row, each at most {@linkcode WATCHING_GAP_MS} after the one before. */
-  readonly probeStreak: number;
-  /**
-   * True while a Monitor is watching: probing at its cadence (about every second), not a person's
-   * one-off probe nor a container health check every 10-30 s. Only a watching Monitor's silence
-   * counts as Monitor loss (protocol.md 5).
-   */
-  readonly monitorWatching: boolean;
-  /** True while a Monitor that was watching during a session has been silent too long. */
-  readonly monitorLost: boolean;
+  readonly startup: Startup;
+  readonly monitor: MonitorWatch;
   /** Epoch ms of the last status re-sent to correct Central's view (CP_INFO), or null. */
   readonly lastReconciledAt: number | null;
 }
+
+/**
+ * Everything the state machine knows about one charging point. The status says what the point
+ * does, and only a charging point has a session: a point charging without a session, or idle
+ * with one, cannot be written down.
+ */
+export type ChargePointState =
+  | (PointConditions & { readonly status: "charging"; readonly session: Session })
+  | (PointConditions & { readonly status: IdleStatus; readonly session: null });
 
 /** Settings the state machine needs. */
 export interface ChargePointSettings {
   readonly plugInMode: PlugInMode;
   /** Milliseconds a manual-mode session waits for the vehicle. */
   readonly plugInTimeoutMs: number;
-  /** Milliseconds without a probe after which the Monitor counts as lost. */
+  /** Milliseconds without a probe after which a watching Monitor counts as lost. */
   readonly monitorTimeoutMs: number;
   /** Minimum milliseconds between two status corrections caused by `CP_INFO`. */
   readonly reconcileIntervalMs: number;
   /**
-   * Once ready, how long the point waits for a Monitor to start watching before it goes
-   * `available` without one (0: at once). The Python Monitor waits 15 s before its first probe.
+   * Once ready, how long the point waits for a Monitor's first probe before it says `available`
+   * without one (0: at once). The Python Monitor waits 15 s before its first probe.
    */
   readonly monitorWaitMs: number;
 }
@@ -117,18 +138,33 @@ export const DEFAULT_SETTINGS: ChargePointSettings = {
 export function initialState(): ChargePointState {
   return {
     status: "offline",
-    healthy: true,
     session: null,
+    healthy: true,
     vehiclePluggedIn: false,
-    ready: false,
-    readyAt: null,
-    open: false,
-    lastProbeAt: null,
-    probeStreak: 0,
-    monitorWatching: false,
-    monitorLost: false,
+    startup: { phase: "starting" },
+    monitor: { kind: "unseen" },
     lastReconciledAt: null,
   };
+}
+
+/** Whether commands flow and the point is not shutting down (start-up step 4 reached). */
+export function isReady(state: ChargePointState): boolean {
+  return state.startup.phase === "waiting" || state.startup.phase === "open";
+}
+
+/** Epoch ms of the last probe on the health port, or null if none came. */
+export function lastProbeAt(state: ChargePointState): number | null {
+  return state.monitor.kind === "unseen" ? null : state.monitor.lastProbeAt;
+}
+
+/** The same point, idle with `status` (any session it had is gone). */
+function idleAs(state: ChargePointState, status: IdleStatus): ChargePointState {
+  return { ...state, status, session: null };
+}
+
+/** The same point, charging `session`. */
+function chargingWith(state: ChargePointState, session: Session): ChargePointState {
+  return { ...state, status: "charging", session };
 }
 
 /** A command, from Central (Kafka), the operator console, or the engine itself. */
@@ -213,17 +249,19 @@ export function healthAnswer(state: ChargePointState): "OK" | "KO" {
 }
 
 /**
- * Ends the active session, if any, and returns the state without it plus the effect.
+ * Ends the active session, if any: the point without it (idle with `then`) plus the effect.
  * `completed` is the `charging_completed` reason, or null when Central already closed it.
  */
 function endSession(
   state: ChargePointState,
+  then: IdleStatus,
   completed: EndReason | null,
   cause: EndReason | SilentEndReason,
 ): { state: ChargePointState; effects: Effect[] } {
-  if (state.session === null) return { state, effects: [] };
+  const idle = idleAs(state, then);
+  if (state.session === null) return { state: idle, effects: [] };
   return {
-    state: { ...state, session: null },
+    state: idle,
     effects: [{ kind: "end_session", session: state.session, completed, cause }],
   };
 }
@@ -232,17 +270,17 @@ function endSession(
  * Where the point goes when it is free again: available, unless the Monitor is lost or the
  * engine is not (or not yet, or no longer) open for sessions.
  */
-function idleStatus(state: ChargePointState): Status {
-  return state.monitorLost || !state.ready || !state.open ? "offline" : "available";
+function idleStatus(state: ChargePointState): IdleStatus {
+  return state.monitor.kind === "lost" || state.startup.phase !== "open" ? "offline" : "available";
 }
 
 /**
- * Opens the point after start-up (once `ready`): `offline -> available` at a Monitor's first
- * probe, or once `monitorWaitMs` passed without any. Until then the idle point stays `offline`:
- * the original Monitor starts silent for 15 s, and Central times a Monitor out after 5 s of
- * silence, closing the session of any point it does not already see offline
- * (EV_Central_WebSocket.py:1089-1180). So after a restart of engine and Monitor together, the
- * engine must not announce `available` before the Monitor speaks; the Monitor's first OK is also
+ * Opens the point after start-up (once ready): `offline -> available` at the first probe on its
+ * health port, or once `monitorWaitMs` passed without any. Until then the idle point stays
+ * `offline`: the original Monitor starts silent for 15 s, and Central starts timing it out when
+ * it connects, closing the session of any point it does not already see offline
+ * (EV_Central_WebSocket.py:1089-1180, :1891). So after a restart of engine and Monitor together,
+ * the engine must not say `available` before the Monitor speaks; the Monitor's first OK is also
  * what makes Central mark the point available (ENGINE_HEALTH_OK), as in the original system.
  */
 function openIfDue(
@@ -250,18 +288,20 @@ function openIfDue(
   now: number,
   settings: ChargePointSettings,
 ): Transition {
-  if (!state.ready || state.open || state.readyAt === null) return unchanged(state);
-  const probed = state.lastProbeAt !== null;
-  if (!probed && now - state.readyAt < settings.monitorWaitMs) return unchanged(state);
+  if (state.startup.phase !== "waiting") return unchanged(state);
+  const probed = state.monitor.kind !== "unseen";
+  if (!probed && now - state.startup.readyAt < settings.monitorWaitMs) return unchanged(state);
   const why = probed
     ? "Engine ready, health port probed"
     : settings.monitorWaitMs === 0
     ? "Engine ready"
     : `Engine ready, no Monitor within ${Math.round(settings.monitorWaitMs / 1000)} s`;
-  const opened = { ...state, open: true };
-  if (state.status !== "offline" || state.monitorLost) return unchanged(opened, log("info", why));
+  const opened: ChargePointState = { ...state, startup: { phase: "open" } };
+  if (opened.status !== "offline" || opened.monitor.kind === "lost") {
+    return unchanged(opened, log("info", why));
+  }
   return {
-    state: { ...opened, status: "available" },
+    state: idleAs(opened, "available"),
     effects: [log("info", why), status("available", why)],
   };
 }
@@ -275,9 +315,10 @@ export function transition(
 ): Transition {
   switch (command.type) {
     case "ready": {
-      if (state.ready) return unchanged(state);
-      const opened = openIfDue({ ...state, ready: true, readyAt: now }, now, settings);
-      if (opened.state.open) return opened;
+      if (state.startup.phase !== "starting") return unchanged(state);
+      const waiting: ChargePointState = { ...state, startup: { phase: "waiting", readyAt: now } };
+      const opened = openIfDue(waiting, now, settings);
+      if (opened.state.startup.phase === "open") return opened;
       return unchanged(
         opened.state,
         log(
@@ -299,19 +340,19 @@ export function transition(
           log("info", "charging_stopped received with no session in progress"),
         );
       }
-      const ended = endSession(state, null, "charging_stopped");
       const next = idleStatus(state);
+      const ended = endSession(state, next, null, "charging_stopped");
       return {
-        state: { ...ended.state, status: next },
+        state: ended.state,
         effects: [...ended.effects, status(next, "Charging stopped by Central")],
       };
     }
 
     case "error_simulated": {
-      const ended = endSession(state, null, "error_simulated");
+      const ended = endSession(state, command.newStatus, null, "error_simulated");
       const healthy = command.newStatus === "fault" ? false : state.healthy;
       return {
-        state: { ...ended.state, status: command.newStatus, healthy },
+        state: { ...ended.state, healthy },
         effects: [
           ...ended.effects,
           status(command.newStatus, `Simulated error: ${command.errorType}`),
@@ -328,15 +369,15 @@ export function transition(
       }
       const next = idleStatus(state);
       return {
-        state: { ...state, healthy: true, status: next },
+        state: idleAs({ ...state, healthy: true }, next),
         effects: [status(next, "Error fixed")],
       };
     }
 
     case "stop": {
-      const ended = endSession(state, "stopped_by_central", "stopped_by_central");
+      const ended = endSession(state, "out_of_service", "stopped_by_central", "stopped_by_central");
       return {
-        state: { ...ended.state, status: "out_of_service" },
+        state: ended.state,
         effects: [
           ...ended.effects,
           status("out_of_service", command.reason || "Stopped by Central"),
@@ -356,7 +397,7 @@ export function transition(
       }
       const next = idleStatus(state);
       return {
-        state: { ...state, healthy: true, status: next },
+        state: idleAs({ ...state, healthy: true }, next),
         effects: [status(next, command.reason || "Service resumed")],
       };
     }
@@ -365,11 +406,11 @@ export function transition(
       if (state.vehiclePluggedIn) {
         return unchanged(state, log("info", "Plug-in ignored: a vehicle is already plugged in"));
       }
-      const plugged = { ...state, vehiclePluggedIn: true };
+      const plugged: ChargePointState = { ...state, vehiclePluggedIn: true };
       if (state.session !== null && !state.session.supplying) {
         const session = { ...state.session, supplying: true };
         return {
-          state: { ...plugged, session },
+          state: chargingWith(plugged, session),
           effects: [
             log("info", `Vehicle plugged in: supplying energy to ${session.driver.username}`),
             { kind: "supply_session", sessionId: session.id },
@@ -386,18 +427,18 @@ export function transition(
           log("info", "Vehicle unplugged (no session in progress)"),
         );
       }
-      const ended = endSession(state, "unplugged_by_user", "unplugged_by_user");
       const next = idleStatus(state);
+      const ended = endSession(state, next, "unplugged_by_user", "unplugged_by_user");
       return {
-        state: { ...ended.state, vehiclePluggedIn: false, status: next },
+        state: { ...ended.state, vehiclePluggedIn: false },
         effects: [...ended.effects, status(next, "Vehicle unplugged")],
       };
     }
 
     case "fault": {
-      const ended = endSession(state, "fault", "fault");
+      const ended = endSession(state, "fault", "fault", "fault");
       return {
-        state: { ...ended.state, status: "fault", healthy: false },
+        state: { ...ended.state, healthy: false },
         effects: [...ended.effects, status("fault", "Hardware fault")],
       };
     }
@@ -411,7 +452,7 @@ export function transition(
       }
       const next = idleStatus(state);
       return {
-        state: { ...state, healthy: true, status: next },
+        state: idleAs({ ...state, healthy: true }, next),
         effects: [status(next, "Recovered")],
       };
     }
@@ -438,9 +479,9 @@ export function transition(
       return tick(state, now, settings);
 
     case "shutdown": {
-      const ended = endSession(state, "engine_shutdown", "engine_shutdown");
+      const ended = endSession(state, "offline", "engine_shutdown", "engine_shutdown");
       return {
-        state: { ...ended.state, status: "offline", ready: false, open: false },
+        state: { ...ended.state, startup: { phase: "stopped" } },
         effects: [...ended.effects, status("offline", "Engine shutting down")],
       };
     }
@@ -473,11 +514,11 @@ function chargingStarted(
     }
     return refuse(`already charging for ${state.session.driver.username}`);
   }
-  if (!state.ready) return refuse("the engine is not ready yet");
-  if (state.monitorLost) return refuse("the Monitor stopped probing");
+  if (!isReady(state)) return refuse("the engine is not ready yet");
+  if (state.monitor.kind === "lost") return refuse("the Monitor stopped probing");
   // Still waiting for a Monitor, idle and healthy: Central has decided the point is available
   // (a Monitor's OK told it so), so the session is taken and the point counts as open.
-  const waitingToOpen = !state.open && state.status === "offline";
+  const waitingToOpen = state.startup.phase === "waiting" && state.status === "offline";
   if (state.status !== "available" && !waitingToOpen) {
     return refuse(`the point is ${state.status}`);
   }
@@ -500,12 +541,7 @@ function chargingStarted(
   if (supplying) effects.push({ kind: "supply_session", sessionId: session.id });
   else effects.push(log("info", `Waiting for the vehicle of ${driver.username} to be plugged in`));
   return {
-    state: {
-      ...state,
-      session,
-      status: "charging",
-      open: true,
-    },
+    state: chargingWith({ ...state, startup: { phase: "open" } }, session),
     effects,
   };
 }
@@ -518,7 +554,7 @@ function reconcile(
 ): Transition {
   const view = centralView.toLowerCase();
   if (view === state.status) return unchanged(state, log("debug", "Central's view agrees"));
-  if (!state.monitorWatching || !state.ready) {
+  if (state.monitor.kind !== "watching" || !isReady(state)) {
     return unchanged(
       state,
       log("debug", `Central sees ${view}; no Monitor probing, not correcting`),
@@ -538,24 +574,37 @@ function reconcile(
   };
 }
 
+/**
+ * A probe on the health port: it opens a point waiting for its Monitor, and three in a row at a
+ * Monitor's cadence make a watching Monitor (which ends a Monitor loss).
+ */
 function monitorProbe(
   state: ChargePointState,
   now: number,
   settings: ChargePointSettings,
 ): Transition {
-  const atCadence = state.lastProbeAt !== null && now - state.lastProbeAt <= WATCHING_GAP_MS;
-  const probeStreak = atCadence ? state.probeStreak + 1 : 1;
-  const probed = { ...state, lastProbeAt: now, probeStreak };
-  if (state.monitorWatching || probeStreak < WATCHING_STREAK) {
+  const monitor = state.monitor;
+  if (monitor.kind === "watching") {
+    return unchanged({ ...state, monitor: { kind: "watching", lastProbeAt: now } });
+  }
+  const atCadence = monitor.kind !== "unseen" && now - monitor.lastProbeAt <= WATCHING_GAP_MS;
+  const streak = atCadence ? monitor.streak + 1 : 1;
+  if (streak < WATCHING_STREAK) {
+    const probed: ChargePointState = {
+      ...state,
+      monitor: monitor.kind === "lost"
+        ? { kind: "lost", lastProbeAt: now, streak }
+        : { kind: "probed", lastProbeAt: now, streak },
+    };
     return openIfDue(probed, now, settings);
   }
 
+  const watched: ChargePointState = { ...state, monitor: { kind: "watching", lastProbeAt: now } };
   const effects: Effect[] = [];
-  let next: ChargePointState = { ...probed, monitorWatching: true };
-  if (state.monitorLost) {
-    next = { ...next, monitorLost: false };
-    if (next.status === "offline" && next.ready && next.open) {
-      next = { ...next, status: "available" };
+  let next = watched;
+  if (monitor.kind === "lost") {
+    if (watched.status === "offline" && watched.startup.phase === "open") {
+      next = idleAs(watched, "available");
       effects.push(
         log("info", "Monitor probes are back: accepting sessions again"),
         status("available", "Monitor probes resumed"),
@@ -594,10 +643,10 @@ function plugInTimeout(
   ) {
     return unchanged(state);
   }
-  const ended = endSession(state, "plug_in_timeout", "plug_in_timeout");
   const next = idleStatus(state);
+  const ended = endSession(state, next, "plug_in_timeout", "plug_in_timeout");
   return {
-    state: { ...ended.state, status: next },
+    state: ended.state,
     effects: [
       log("warning", `No vehicle plugged in within ${settings.plugInTimeoutMs / 1000} s`),
       ...ended.effects,
@@ -618,20 +667,24 @@ function monitorSilence(
   now: number,
   settings: ChargePointSettings,
 ): Transition {
-  if (!state.monitorWatching) return unchanged(state);
-  const since = Math.max(state.lastProbeAt ?? 0, state.session?.authorizedAt ?? 0);
+  const monitor = state.monitor;
+  if (monitor.kind !== "watching") return unchanged(state);
+  const since = Math.max(monitor.lastProbeAt, state.session?.authorizedAt ?? 0);
   const silentFor = now - since;
   if (silentFor < settings.monitorTimeoutMs) return unchanged(state);
-  const silent = { ...state, monitorWatching: false, probeStreak: 0 };
   if (state.session === null) {
     return unchanged(
-      silent,
+      { ...state, monitor: { kind: "probed", lastProbeAt: monitor.lastProbeAt, streak: 0 } },
       log("info", `The Monitor stopped probing ${Math.round(silentFor / 1000)} s ago`),
     );
   }
-  const ended = endSession({ ...silent, monitorLost: true }, "monitor_lost", "monitor_lost");
+  const lost: ChargePointState = {
+    ...state,
+    monitor: { kind: "lost", lastProbeAt: monitor.lastProbeAt, streak: 0 },
+  };
+  const ended = endSession(lost, "offline", "monitor_lost", "monitor_lost");
   return {
-    state: { ...ended.state, status: "offline" },
+    state: ended.state,
     effects: [
       log(
         "warning",

@@ -11,7 +11,8 @@ const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The `deno run` arguments of the `start` task, without the leading `deno`. */
 export async function startTaskArgs(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-  const task: string = config.tasks.start;
+  const entry: string | { command: string } = config.tasks.start;
+  const task = typeof entry === "string" ? entry : entry.command;
   const words = task.split(/\s+/).filter((word) => word !== "");
   if (words[0] !== "deno") throw new Error(`The start task does not start with deno: ${task}`);
   return words.slice(1);

@@ -12,7 +12,9 @@
  * @module
  */
 import type { Command, PlugInMode } from "../../domain/charge_point.ts";
-import type { CommandSource, EngineSnapshot } from "../../app/engine.ts";
+import type { BusStatus, Clock, OperatorView } from "../../app/ports.ts";
+import { systemClock } from "../clock.ts";
+import type { PointControl } from "../../app/view.ts";
 import type { DecodedCommand } from "../../protocol/commands.ts";
 import { actionForKey, type ConsoleAction, editPrompt, splitKeys } from "./keys.ts";
 import { type PanelLayout, renderPanel, sanitize } from "./panel.ts";
@@ -26,17 +28,10 @@ import {
 } from "../logging.ts";
 
 /** What the console needs of the engine. */
-export interface ConsoleEngine {
-  snapshot(): EngineSnapshot;
-  apply(command: Command | DecodedCommand, source: CommandSource): void;
-  subscribe(listener: () => void): () => void;
-}
+export type ConsoleEngine = PointControl;
 
-/** What the console shows of the Kafka connection (the `KafkaBus` has both). */
-export interface ConsoleKafkaStatus {
-  readonly connected: boolean;
-  readonly backlog: number;
-}
+/** What the console shows of the Kafka connection. */
+export type ConsoleKafkaStatus = BusStatus;
 
 /** The terminal the console draws on and reads keys from. */
 export interface ConsoleTerminal {
@@ -124,10 +119,10 @@ function envFlag(name: string): string | undefined {
 }
 
 /** The console, with its panel at the bottom of the terminal and its keys. */
-export class OperatorConsole {
+export class OperatorConsole implements OperatorView {
   readonly #options: OperatorConsoleOptions;
   readonly #terminal: ConsoleTerminal;
-  readonly #clock: () => number;
+  readonly #clock: Pick<Clock, "now">;
   readonly #log: Logger;
   readonly #format: (record: LogRecord) => string;
   #engine: ConsoleEngine | null = null;
@@ -153,7 +148,7 @@ export class OperatorConsole {
   constructor(
     options: OperatorConsoleOptions,
     terminal: ConsoleTerminal = processTerminal,
-    clock: () => number = Date.now,
+    clock: Pick<Clock, "now"> = systemClock,
   ) {
     this.#options = options;
     this.#terminal = terminal;
@@ -394,7 +389,7 @@ export class OperatorConsole {
     const lines = renderPanel({
       snapshot: this.#engine.snapshot(),
       kafka: { connected: this.#kafka.connected, backlog: this.#kafka.backlog },
-      now: this.#clock(),
+      now: this.#clock.now(),
       plugInMode: this.#options.plugInMode,
       plugInTimeoutSeconds: this.#options.plugInTimeoutSeconds,
       timeScale: this.#options.timeScale,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EngineSnapshot } from "../../app/engine.ts";
+import type { EngineSnapshot } from "../../app/view.ts";
 import type { PlugInMode, Status } from "../../domain/charge_point.ts";
 
 /** What the panel is drawn from at one moment. */

@@ -9,7 +9,10 @@
  *
  * @module
  */
-import { engineLogger, type Logger } from "../logging.ts";
+import type { Clock, HealthAnswer, HealthSource, Logger } from "../../app/ports.ts";
+import { HealthPortInUseError } from "../../app/ports.ts";
+import { systemClock } from "../clock.ts";
+import { engineLogger } from "../logging.ts";
 import {
   encodeStatusReplyFrame,
   isStatusRequest,
@@ -18,16 +21,8 @@ import {
   STX,
 } from "../../protocol/health_frames.ts";
 
-/** What the engine answers to a health probe: `KO` in fault or when the health flag is KO. */
-export type HealthAnswer = "OK" | "KO";
-
-/** The part of the engine the health server asks; implemented by the engine, faked in tests. */
-export interface HealthSource {
-  /** The answer to give right now; called once per valid probe. */
-  healthAnswer(): HealthAnswer;
-  /** Called on every valid `STATUS?` probe (the engine watches for Monitor loss with it). */
-  onProbe(): void;
-}
+export { HealthPortInUseError };
+export type { HealthAnswer, HealthSource };
 
 /** Options of {@linkcode HealthServer.listen}. */
 export interface HealthServerOptions {
@@ -47,26 +42,8 @@ export interface HealthServerOptions {
   maxConnections?: number;
   /** Where the server logs (default: the `health` logger); the engine adds its cp id. */
   logger?: Logger;
-}
-
-/** {@linkcode HealthServer.listen} could not open the port because something already uses it. */
-export class HealthPortInUseError extends Error {
-  /** The port that was asked for. */
-  readonly port: number;
-  /** The address that was asked for. */
-  readonly hostname: string;
-
-  /** Builds the error for `hostname:port`; `cause` is the operating system's error. */
-  constructor(hostname: string, port: number, options?: ErrorOptions) {
-    super(
-      `Cannot open the health port ${port} on ${hostname}: the address is already in use ` +
-        `(is another engine running? pick another --health-port)`,
-      options,
-    );
-    this.name = "HealthPortInUseError";
-    this.port = port;
-    this.hostname = hostname;
-  }
+  /** Timers for the idle sweep and accept retries (default: the real clock). */
+  clock?: Clock;
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
@@ -138,7 +115,8 @@ export class HealthServer {
   readonly #source: HealthSource;
   readonly #idleTimeoutMs: number;
   /** Idle connections are found by a periodic sweep, not by a timer per connection. */
-  readonly #idleSweep: ReturnType<typeof setInterval>;
+  readonly #clock: Clock;
+  readonly #idleSweep: unknown;
   readonly #idleTicks: number;
   #tick = 0;
   readonly #maxLineBytes: number;
@@ -148,7 +126,7 @@ export class HealthServer {
   readonly #acceptLoop: Promise<void>;
   #closing = false;
   #closed: Promise<void> | undefined;
-  #acceptPause: { timer: ReturnType<typeof setTimeout>; resume: () => void } | undefined;
+  #acceptPause: { timer: unknown; resume: () => void } | undefined;
 
   private constructor(
     listener: Deno.TcpListener,
@@ -171,7 +149,8 @@ export class HealthServer {
     // probe. A connection is closed between idleTimeoutMs and idleTimeoutMs + one tick.
     const tickMs = Math.max(1, Math.min(MAX_IDLE_TICK_MS, Math.ceil(this.#idleTimeoutMs / 4)));
     this.#idleTicks = Math.ceil(this.#idleTimeoutMs / tickMs);
-    this.#idleSweep = setInterval(() => this.#closeIdleConnections(), tickMs);
+    this.#clock = options.clock ?? systemClock;
+    this.#idleSweep = this.#clock.setInterval(() => this.#closeIdleConnections(), tickMs);
     this.#acceptLoop = this.#accept();
   }
 
@@ -227,14 +206,14 @@ export class HealthServer {
 
   async #shutdown(): Promise<void> {
     this.#closing = true;
-    clearInterval(this.#idleSweep);
+    this.#clock.clearInterval(this.#idleSweep);
     try {
       this.#listener.close();
     } catch {
       // Already closed: nothing to release.
     }
     if (this.#acceptPause !== undefined) {
-      clearTimeout(this.#acceptPause.timer);
+      this.#clock.clearTimeout(this.#acceptPause.timer);
       this.#acceptPause.resume();
     }
     for (const connection of this.#connections) this.#closeConnection(connection);
@@ -260,7 +239,7 @@ export class HealthServer {
         }
         // Out of file descriptors and the like: this client is lost, the next may not be. The
         // pause keeps a persistent failure from spinning the CPU.
-        this.#log.warning("Health server could not accept a connection, retrying: {error}", {
+        this.#log.warn("Health server could not accept a connection, retrying: {error}", {
           error,
         });
         await this.#pauseAccepting();
@@ -282,7 +261,7 @@ export class HealthServer {
   /** Waits a little after a failed accept(); close() cuts the wait short. */
   #pauseAccepting(): Promise<void> {
     return new Promise<void>((resume) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#acceptPause = undefined;
         resume();
       }, ACCEPT_RETRY_DELAY_MS);

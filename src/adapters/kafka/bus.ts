@@ -15,9 +15,18 @@ import {
   logLevel,
   type Producer,
 } from "kafkajs";
-import type { Clock, EventPublisher, OutboundEvent } from "../../app/ports.ts";
+import type {
+  Clock,
+  CommandHandler,
+  EventBus,
+  OutboundEvent,
+  Outbox,
+  RandomSource,
+  StoredEvent,
+} from "../../app/ports.ts";
 import type { Logger } from "../logging.ts";
-import { MemoryOutbox, type Outbox, type StoredEvent } from "../storage/memory_outbox.ts";
+import { systemRandom } from "../clock.ts";
+import { MemoryOutbox } from "../storage/memory_store.ts";
 // Side effect: stops kafkajs' idle timer loop (see the module).
 import "./idle_fix.ts";
 import {
@@ -58,12 +67,11 @@ export interface KafkaDependencies {
   readonly clock: Clock;
   /** Where events wait; in memory unless a durable one is given. */
   readonly outbox?: Outbox;
-  /** [0, 1) for the backoff jitter. */
-  readonly random?: () => number;
+  /** [0, 1) for the backoff jitter (default: the platform's randomness). */
+  readonly random?: RandomSource;
 }
 
-/** Receives the raw value of each command message. Must not throw (errors are caught). */
-export type CommandHandler = (value: Uint8Array | null) => void;
+export type { CommandHandler };
 
 const INITIAL_BACKOFF_MS = 250;
 /**
@@ -102,7 +110,7 @@ export function parseBrokers(list: string): string[] {
 }
 
 /** The connection to Kafka: publisher of events and consumer of commands. */
-export class KafkaBus implements EventPublisher {
+export class KafkaBus implements EventBus {
   readonly #settings: KafkaSettings;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -145,7 +153,7 @@ export class KafkaBus implements EventPublisher {
     this.#log = deps.logger;
     this.#clock = deps.clock;
     this.#outbox = deps.outbox ?? new MemoryOutbox();
-    this.#random = deps.random ?? Math.random;
+    this.#random = deps.random ?? systemRandom;
     const kafkaLog = deps.logger.getChild("kafkajs");
     this.#kafka = new Kafka({
       clientId: settings.clientId,

@@ -21,7 +21,7 @@
  * @module
  */
 import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel } from "kafkajs";
-import type { Clock } from "../../app/ports.ts";
+import type { Clock, DuplicateWatch } from "../../app/ports.ts";
 import type { Logger } from "../logging.ts";
 
 /** At most one report per minute: the operator needs to know, not to be flooded. */
@@ -127,7 +127,7 @@ export interface DuplicateEngineWatchSettings {
 }
 
 /** Reads `cp-events` back and checks the command group; logs an error when another engine runs. */
-export class DuplicateEngineWatch {
+export class DuplicateEngineWatch implements DuplicateWatch {
   readonly #settings: DuplicateEngineWatchSettings;
   readonly #log: Logger;
   readonly #clock: Clock;

@@ -1,6 +1,6 @@
 /**
  * TLS and SASL for a Kafka connection outside the lab: the settings' validators (used by the
- * settings table in `../config.ts`), the kafkajs options built from them, and the one clear
+ * settings table in `src/cli/settings.ts`), the kafkajs options built from them, and the one clear
  * error for credentials the broker rejects.
  *
  * Secrets are held in a {@linkcode Secret}, which prints as `[redacted]` in logs, JSON, string

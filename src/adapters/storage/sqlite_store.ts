@@ -1,6 +1,7 @@
 /**
- * The durable outbox and session journal of one charging point, in one SQLite database
- * (`node:sqlite`) at `<state-dir>/<cp_id>/engine.sqlite3`.
+ * The durable outbox and session journals of one engine process, in one SQLite database
+ * (`node:sqlite`) at `<state-dir>/<name>/engine.sqlite3`: `<name>` is the cp id of a single
+ * charging point, or `fleet-<group>` for a fleet, whose points each journal their own session.
  *
  * - Events are appended before they are sent and removed only once Kafka has acknowledged them,
  *   so they survive a crash of the engine or of the machine; delivery is in `seq` order.
@@ -13,7 +14,8 @@
  *   status change or session end. Status changes, session ends and registrations are never
  *   touched. So the outbox of a long outage holds its status changes and session ends, the last
  *   30 s of progress per session and nothing more.
- * - The journal keeps one row: the session in progress (see `src/session_journal.ts`).
+ * - The journal keeps one row per charging point: its session in progress (see
+ *   `SessionJournal` in `src/app/ports.ts`).
  * - The engine holds the database with an exclusive lock while it runs: a second engine with
  *   the same cp id and state directory cannot open it and says so.
  *
@@ -21,9 +23,14 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
-import type { Clock, OutboundEvent } from "../../app/ports.ts";
-import type { JournaledSession, SessionJournal } from "../../app/session_journal.ts";
-import type { Outbox, StoredEvent } from "./memory_outbox.ts";
+import type {
+  Clock,
+  JournaledSession,
+  OutboundEvent,
+  Outbox,
+  SessionJournal,
+  StoredEvent,
+} from "../../app/ports.ts";
 
 /** The database file inside `<state-dir>/<cp_id>/`. */
 export const DATABASE_FILE = "engine.sqlite3";
@@ -31,7 +38,8 @@ export const DATABASE_FILE = "engine.sqlite3";
 export const DEFAULT_STALE_PROGRESS_MS = 30_000;
 
 const PROGRESS = "charging_progress";
-const SCHEMA_VERSION = 1;
+/** 1: one journal row; 2: one journal row per charging point. */
+const SCHEMA_VERSION = 2;
 
 /** The state directory cannot be used: the message says which directory and why. */
 export class StateDirError extends Error {
@@ -57,10 +65,15 @@ interface OutboxRow {
   value: string;
 }
 
-/** The outbox and session journal of one charging point, durable in SQLite. */
+/**
+ * The outbox and session journals, durable in SQLite. As a {@linkcode SessionJournal} it is the
+ * journal of the point it was opened for; {@linkcode SqliteOutbox.journal} gives any point's.
+ */
 export class SqliteOutbox implements Outbox, SessionJournal {
   /** The database file. */
   readonly path: string;
+  /** The point the database was opened for (its directory's name). */
+  readonly #cpId: string;
   readonly #db: DatabaseSync;
   readonly #clock: Pick<Clock, "now">;
   readonly #staleProgressMs: number;
@@ -76,8 +89,14 @@ export class SqliteOutbox implements Outbox, SessionJournal {
   #transactionDepth = 0;
   #closed = false;
 
-  private constructor(path: string, db: DatabaseSync, options: SqliteOutboxOptions) {
+  private constructor(
+    path: string,
+    cpId: string,
+    db: DatabaseSync,
+    options: SqliteOutboxOptions,
+  ) {
     this.path = path;
+    this.#cpId = cpId;
     this.#db = db;
     this.#clock = options.clock;
     this.#staleProgressMs = options.staleProgressMs ?? DEFAULT_STALE_PROGRESS_MS;
@@ -98,19 +117,23 @@ export class SqliteOutbox implements Outbox, SessionJournal {
     this.#update = db.prepare("UPDATE outbox SET topic = ?, key = ?, value = ? WHERE seq = ?");
     this.#count = db.prepare("SELECT count(*) AS n FROM outbox");
     this.#saveSession = db.prepare(
-      "INSERT OR REPLACE INTO session_journal (slot, session_id, session, journaled_at) VALUES (1, ?, ?, ?)",
+      "INSERT OR REPLACE INTO session_journal (cp_id, session_id, session, journaled_at) VALUES (?, ?, ?, ?)",
     );
-    this.#loadSession = db.prepare("SELECT session FROM session_journal WHERE slot = 1");
-    this.#clearSession = db.prepare("DELETE FROM session_journal WHERE session_id = ?");
+    this.#loadSession = db.prepare("SELECT session FROM session_journal WHERE cp_id = ?");
+    this.#clearSession = db.prepare(
+      "DELETE FROM session_journal WHERE cp_id = ? AND session_id = ?",
+    );
   }
 
   /**
-   * Opens (creating if needed) `<stateDir>/<cpId>/engine.sqlite3`.
+   * Opens (creating if needed) `<stateDir>/<name>/engine.sqlite3`; `name` is the cp id of a
+   * single point (whose journal the store then is), or the fleet's name.
    *
    * @throws {StateDirError} when the directory cannot be created, read or written.
    */
-  static open(stateDir: string, cpId: string, options: SqliteOutboxOptions): SqliteOutbox {
-    const dir = join(stateDir, cpId);
+  static open(stateDir: string, name: string, options: SqliteOutboxOptions): SqliteOutbox {
+    const cpId = name;
+    const dir = join(stateDir, name);
     for (const name of ["read", "write"] as const) {
       if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") {
         throw new StateDirError(
@@ -130,8 +153,8 @@ export class SqliteOutbox implements Outbox, SessionJournal {
     let db: DatabaseSync | null = null;
     try {
       db = new DatabaseSync(path);
-      migrate(db);
-      return new SqliteOutbox(path, db, options);
+      migrate(db, cpId);
+      return new SqliteOutbox(path, cpId, db, options);
     } catch (error) {
       try {
         db?.close();
@@ -199,19 +222,41 @@ export class SqliteOutbox implements Outbox, SessionJournal {
   }
 
   save(session: JournaledSession): void {
-    // A meter reading may still arrive while the engine shuts down.
-    if (this.#closed) return;
-    this.#saveSession.run(session.sessionId, JSON.stringify(session), session.journaledAt);
+    this.#save(this.#cpId, session);
   }
 
   load(): JournaledSession | null {
-    const row = this.#loadSession.get() as { session: string } | undefined;
-    return row === undefined ? null : JSON.parse(row.session) as JournaledSession;
+    return this.#load(this.#cpId);
   }
 
   clear(sessionId: string): void {
+    this.#clear(this.#cpId, sessionId);
+  }
+
+  /** The journal of the point `cpId` (a fleet keeps one per point in the same database). */
+  journal(cpId: string): SessionJournal {
+    return {
+      save: (session) => this.#save(cpId, session),
+      load: () => this.#load(cpId),
+      clear: (sessionId) => this.#clear(cpId, sessionId),
+      atomically: (work) => this.atomically(work),
+    };
+  }
+
+  #save(cpId: string, session: JournaledSession): void {
+    // A meter reading may still arrive while the engine shuts down.
     if (this.#closed) return;
-    this.#clearSession.run(sessionId);
+    this.#saveSession.run(cpId, session.sessionId, JSON.stringify(session), session.journaledAt);
+  }
+
+  #load(cpId: string): JournaledSession | null {
+    const row = this.#loadSession.get(cpId) as { session: string } | undefined;
+    return row === undefined ? null : JSON.parse(row.session) as JournaledSession;
+  }
+
+  #clear(cpId: string, sessionId: string): void {
+    if (this.#closed) return;
+    this.#clearSession.run(cpId, sessionId);
   }
 
   atomically(work: () => void): void {
@@ -239,7 +284,7 @@ export class SqliteOutbox implements Outbox, SessionJournal {
   }
 }
 
-function migrate(db: DatabaseSync): void {
+function migrate(db: DatabaseSync, cpId: string): void {
   // One engine per database: the lock is taken by the first write below and held until the
   // database is closed (or the process dies), so a second engine with the same cp id and state
   // directory waits at most 2 s, then fails to start.
@@ -263,13 +308,37 @@ function migrate(db: DatabaseSync): void {
       created_ms REAL NOT NULL,
       value TEXT NOT NULL
     );
+  `);
+  if (version === 1) {
+    // Version 1 journaled one session in slot 1, for the point the database is named after.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec("ALTER TABLE session_journal RENAME TO session_journal_v1");
+      createJournal(db);
+      db.prepare(`
+        INSERT INTO session_journal (cp_id, session_id, session, journaled_at)
+        SELECT ?, session_id, session, journaled_at FROM session_journal_v1`).run(cpId);
+      db.exec("DROP TABLE session_journal_v1");
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+    return;
+  }
+  createJournal(db);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+}
+
+function createJournal(db: DatabaseSync): void {
+  db.exec(`
     CREATE TABLE IF NOT EXISTS session_journal (
-      slot INTEGER PRIMARY KEY CHECK (slot = 1),
+      cp_id TEXT PRIMARY KEY,
       session_id TEXT NOT NULL,
       session TEXT NOT NULL,
       journaled_at INTEGER NOT NULL
     );
-    PRAGMA user_version = ${SCHEMA_VERSION};
   `);
 }
 
