@@ -7,7 +7,11 @@
  *
  * - `bootstrap`: PLAINTEXT, no authentication;
  * - `saslBootstrap`: SASL_PLAINTEXT, accepting PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 with the user
- *   {@link SASL_USERNAME} / {@link SASL_PASSWORD}.
+ *   {@link SASL_USERNAME} / {@link SASL_PASSWORD};
+ * - `sslBootstrap`: SSL (TLS, no client certificate), with a certificate for `127.0.0.1` and
+ *   `localhost` signed by a throwaway CA whose PEM is `sslCaFile` (the engine's
+ *   `--kafka-ssl-ca-file`). `keytool` makes both when the broker is created (about 1 s), once per
+ *   broker directory.
  *
  * ```ts
  * const broker = await KafkaTestBroker.create();
@@ -27,10 +31,11 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   ensureKafkaJars,
+  exists,
   freeLoopbackPorts,
   KAFKA_VERSION,
   KafkaBrokerError,
@@ -40,6 +45,11 @@ import {
   randomClusterId,
 } from "./_kafka_jvm.ts";
 import { aliveBrokerIds, probeApiVersions } from "./_kafka_protocol.ts";
+import {
+  createCertificateAuthority,
+  createServerKeyStore,
+  STORE_PASSWORD,
+} from "./test_certificates.ts";
 
 export {
   checkJava,
@@ -73,10 +83,53 @@ export interface KafkaTestBrokerOptions {
   plaintextPort?: number;
   /** Port of the SASL_PLAINTEXT listener on 127.0.0.1. Default: a free port. */
   saslPort?: number;
+  /** Port of the SSL listener on 127.0.0.1. Default: a free port. */
+  sslPort?: number;
   /** Whether the broker creates topics on first use (`auto.create.topics.enable`). Default true. */
   autoCreateTopics?: boolean;
   /** How long {@link KafkaTestBroker.start} waits for the broker to answer. Default 60 s. */
   startTimeoutMs?: number;
+}
+
+/** The SSL listener's key store and the CA that signed it. */
+interface BrokerTls {
+  readonly keyStore: string;
+  readonly caFile: string;
+  readonly caPem: string;
+}
+
+const TLS_DIR = "tls";
+const CA_NAME = "Kafka test broker CA";
+
+/**
+ * The SSL listener's certificates in `dir/tls/`, made with keytool the first time (into a private
+ * directory renamed into place when complete) and reused after that.
+ */
+async function ensureBrokerTls(dir: string): Promise<BrokerTls> {
+  const tlsDir = join(dir, TLS_DIR);
+  const keyStore = join(tlsDir, "server.p12");
+  const caFile = join(tlsDir, "ca.pem");
+  try {
+    return { keyStore, caFile, caPem: await Deno.readTextFile(caFile) };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const tmp = `${tlsDir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(tmp);
+  try {
+    const ca = createCertificateAuthority(tmp, CA_NAME);
+    await createServerKeyStore(tmp, ca);
+    await Deno.rename((await ca).pemFile, join(tmp, "ca.pem"));
+    try {
+      await Deno.rename(tmp, tlsDir);
+    } catch (error) {
+      // Another process made them first (a shared `dataDir`): use its copy.
+      if (!(await exists(caFile))) throw error;
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+  return { keyStore, caFile, caPem: await Deno.readTextFile(caFile) };
 }
 
 /**
@@ -98,6 +151,13 @@ export class KafkaTestBroker {
   readonly plaintextPort: number;
   /** Port of the SASL_PLAINTEXT listener. */
   readonly saslPort: number;
+  /** Port of the SSL listener. */
+  readonly sslPort: number;
+  /**
+   * PEM file of the CA that signed the SSL listener's certificate (in the broker directory): what
+   * a client trusts, e.g. the engine's `--kafka-ssl-ca-file` (after a copy under `./secrets`).
+   */
+  readonly sslCaFile: string;
   /** Port of the KRaft controller listener. */
   readonly controllerPort: number;
   /** Whether topics are created on first use. */
@@ -107,6 +167,8 @@ export class KafkaTestBroker {
 
   readonly #ownsDir: boolean;
   readonly #jvm: KafkaJvm;
+  readonly #sslKeyStore: string;
+  readonly #sslCaPem: string;
   readonly #clusterId = randomClusterId();
   #disposed = false;
 
@@ -114,7 +176,8 @@ export class KafkaTestBroker {
     dir: string,
     ownsDir: boolean,
     jarsDir: string,
-    ports: { plaintext: number; sasl: number; controller: number },
+    ports: { plaintext: number; sasl: number; ssl: number; controller: number },
+    tls: BrokerTls,
     autoCreateTopics: boolean,
     startTimeoutMs: number,
   ) {
@@ -122,6 +185,10 @@ export class KafkaTestBroker {
     this.#ownsDir = ownsDir;
     this.plaintextPort = ports.plaintext;
     this.saslPort = ports.sasl;
+    this.sslPort = ports.ssl;
+    this.sslCaFile = tls.caFile;
+    this.#sslCaPem = tls.caPem;
+    this.#sslKeyStore = tls.keyStore;
     this.controllerPort = ports.controller;
     this.autoCreateTopics = autoCreateTopics;
     this.#jvm = new KafkaJvm({
@@ -148,17 +215,19 @@ export class KafkaTestBroker {
     } else {
       dir = await makeOwnedTempDir(TEMP_PREFIX);
     }
-    const free = freeLoopbackPorts(3);
+    const free = freeLoopbackPorts(4);
     const ports = {
       plaintext: options.plaintextPort ?? free[0]!,
       sasl: options.saslPort ?? free[1]!,
-      controller: free[2]!,
+      ssl: options.sslPort ?? free[2]!,
+      controller: free[3]!,
     };
     return new KafkaTestBroker(
       dir,
       options.dataDir === undefined,
       jarsDir,
       ports,
+      await ensureBrokerTls(dir),
       options.autoCreateTopics ?? true,
       options.startTimeoutMs ?? START_TIMEOUT_MS,
     );
@@ -175,6 +244,14 @@ export class KafkaTestBroker {
    */
   get saslBootstrap(): string {
     return `127.0.0.1:${this.saslPort}`;
+  }
+
+  /**
+   * `127.0.0.1:PORT` of the SSL listener (TLS, no client certificate, no SASL). Its certificate is
+   * valid for `127.0.0.1` and `localhost` and signed by the CA in {@link sslCaFile}.
+   */
+  get sslBootstrap(): string {
+    return `127.0.0.1:${this.sslPort}`;
   }
 
   /** Whether the broker process is running. */
@@ -197,14 +274,23 @@ export class KafkaTestBroker {
       "listeners": [
         `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
         `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
+        `SSL://127.0.0.1:${this.sslPort}`,
         `CONTROLLER://127.0.0.1:${this.controllerPort}`,
       ].join(","),
-      "advertised.listeners":
-        `PLAINTEXT://127.0.0.1:${this.plaintextPort},SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
+      "advertised.listeners": [
+        `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
+        `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
+        `SSL://127.0.0.1:${this.sslPort}`,
+      ].join(","),
       "controller.listener.names": "CONTROLLER",
       "inter.broker.listener.name": "PLAINTEXT",
       "listener.security.protocol.map":
-        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL",
+      "listener.name.ssl.ssl.keystore.type": "PKCS12",
+      "listener.name.ssl.ssl.keystore.location": this.#sslKeyStore,
+      "listener.name.ssl.ssl.keystore.password": STORE_PASSWORD,
+      "listener.name.ssl.ssl.key.password": STORE_PASSWORD,
+      "listener.name.ssl.ssl.client.auth": "none",
       "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
       "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas(
         "plain.PlainLoginModule",
@@ -234,8 +320,8 @@ export class KafkaTestBroker {
   }
 
   /**
-   * Starts the broker and waits until it serves requests on both listeners (a real Kafka request,
-   * not a sleep). The first start formats the storage (with the SCRAM credentials); later starts,
+   * Starts the broker and waits until it serves requests on all listeners (a real Kafka request,
+   * not a sleep; over TLS checked against {@link sslCaFile} on the SSL listener). The first start formats the storage (with the SCRAM credentials); later starts,
    * after {@link stop} or {@link kill}, reuse the data and the ports.
    *
    * @throws {KafkaBrokerError} with the end of the broker's log if it dies or does not answer in
@@ -253,6 +339,7 @@ export class KafkaTestBroker {
         const ids = await aliveBrokerIds({ port: this.plaintextPort });
         if (ids.length < 1) throw new Error("the broker lists no live broker yet");
         await probeApiVersions({ port: this.saslPort });
+        await probeApiVersions({ port: this.sslPort, tlsCaPem: this.#sslCaPem });
       },
     });
   }
@@ -305,6 +392,7 @@ async function main(): Promise<number> {
     options: {
       port: { type: "string" },
       "sasl-port": { type: "string" },
+      "ssl-port": { type: "string" },
       "data-dir": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -318,6 +406,7 @@ Starts a throwaway single-node Kafka ${KAFKA_VERSION} broker on 127.0.0.1 and ru
 Options:
   --port N                  PLAINTEXT port (default: a free port)
   --sasl-port N             SASL_PLAINTEXT port (default: a free port)
+  --ssl-port N              SSL port (default: a free port)
   --data-dir DIR            keep config, log and data in DIR (kept afterwards; default: a temp dir)
   --no-auto-create-topics   auto.create.topics.enable=false`);
     return 0;
@@ -333,6 +422,7 @@ Options:
   const broker = await KafkaTestBroker.create({
     plaintextPort: port(values.port, "port"),
     saslPort: port(values["sasl-port"], "sasl-port"),
+    sslPort: port(values["ssl-port"], "ssl-port"),
     dataDir: values["data-dir"],
     autoCreateTopics: !values["no-auto-create-topics"],
   });
@@ -354,9 +444,11 @@ Options:
   console.log(`Kafka ${KAFKA_VERSION} test broker is up (${seconds} s).
   PLAINTEXT       ${broker.bootstrap}
   SASL_PLAINTEXT  ${broker.saslBootstrap}  (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512: ${SASL_USERNAME} / ${SASL_PASSWORD})
+  SSL             ${broker.sslBootstrap}  (CA: ${broker.sslCaFile})
   log             ${broker.logFile}
 
   export KAFKA_BROKER=${broker.bootstrap} KAFKA_SASL_BROKER=${broker.saslBootstrap}
+  export KAFKA_SSL_BROKER=${broker.sslBootstrap} KAFKA_SSL_CA_FILE=${broker.sslCaFile}
 
 Press Ctrl+C to stop.`);
 
