@@ -26,7 +26,8 @@
  * ```
  *
  * Run as a program (`deno task kafka`) it starts a broker, prints its addresses and runs until
- * Ctrl+C.
+ * Ctrl+C; `deno task kafka --cluster 3` starts a three-node cluster instead (see
+ * `kafka_cluster.ts`).
  *
  * @module
  */
@@ -45,6 +46,7 @@ import {
   randomClusterId,
 } from "./_kafka_jvm.ts";
 import { aliveBrokerIds, probeApiVersions } from "./_kafka_protocol.ts";
+import { KafkaTestCluster } from "./kafka_cluster.ts";
 import {
   createCertificateAuthority,
   createServerKeyStore,
@@ -386,6 +388,52 @@ export class KafkaTestBroker {
 // CLI: `deno task kafka`
 // ---------------------------------------------------------------------------------------------
 
+/** What `deno task kafka` runs until Ctrl+C: a broker or a cluster. */
+interface RunningKafka {
+  dispose(): Promise<void>;
+  /** Why it cannot serve any more (a JVM died), or null while it runs. */
+  failure(): Promise<string | null>;
+}
+
+/** Runs `kafka` until SIGINT or SIGTERM (exit code 0), or until it fails (exit code 1). */
+async function runUntilSignal(
+  create: () => Promise<RunningKafka & { start(): Promise<void> }>,
+  describe: (seconds: string) => string,
+): Promise<number> {
+  const started = performance.now();
+  const kafka = await create();
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => stopping ??= kafka.dispose();
+  const onSignal = () => {
+    console.log("\nStopping Kafka ...");
+    shutdown().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await kafka.start();
+  } catch (error) {
+    await shutdown();
+    throw error;
+  }
+  console.log(describe(((performance.now() - started) / 1000).toFixed(1)));
+
+  // Run until a signal stops us, or report a death.
+  for (;;) {
+    await sleep(1000);
+    if (stopping) {
+      await stopping;
+      return 0;
+    }
+    const failure = await kafka.failure();
+    if (failure !== null) {
+      console.error(failure);
+      await shutdown();
+      return 1;
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -395,6 +443,7 @@ async function main(): Promise<number> {
       "ssl-port": { type: "string" },
       "data-dir": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
+      cluster: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -408,63 +457,84 @@ Options:
   --sasl-port N             SASL_PLAINTEXT port (default: a free port)
   --ssl-port N              SSL port (default: a free port)
   --data-dir DIR            keep config, log and data in DIR (kept afterwards; default: a temp dir)
-  --no-auto-create-topics   auto.create.topics.enable=false`);
+  --no-auto-create-topics   auto.create.topics.enable=false
+  --cluster N               instead, a cluster of N KRaft nodes (each broker and controller;
+                            replication factor 3, min.insync.replicas 2; PLAINTEXT only);
+                            only --data-dir applies to it`);
     return 0;
   }
   const port = (value: string | undefined, name: string) => {
     if (value === undefined) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new KafkaBrokerError(`bad --${name}`);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new KafkaBrokerError(`Bad --${name} "${value}": expected a port number, 1 to 65535`);
+    }
     return n;
   };
 
-  const started = performance.now();
-  const broker = await KafkaTestBroker.create({
-    plaintextPort: port(values.port, "port"),
-    saslPort: port(values["sasl-port"], "sasl-port"),
-    sslPort: port(values["ssl-port"], "ssl-port"),
-    dataDir: values["data-dir"],
-    autoCreateTopics: !values["no-auto-create-topics"],
+  if (values.cluster !== undefined) {
+    const nodes = Number(values.cluster);
+    if (!Number.isInteger(nodes)) {
+      throw new KafkaBrokerError(`Bad --cluster "${values.cluster}": expected a number of nodes`);
+    }
+    let cluster: KafkaTestCluster | undefined;
+    return await runUntilSignal(async () => {
+      cluster = await KafkaTestCluster.create({ nodes, dataDir: values["data-dir"] });
+      const running = cluster;
+      return {
+        start: () => running.start(),
+        dispose: () => running.dispose(),
+        failure: async () => {
+          const dead = running.nodes.find((node) => !running.isRunning(node.id));
+          if (dead === undefined) return null;
+          return `Node ${dead.id} of the Kafka cluster exited. Last lines of its log:\n${await running
+            .logTail(dead.id)}`;
+        },
+      };
+    }, (seconds) => {
+      const lines = cluster!.nodes.map((node) =>
+        `  node ${node.id}  127.0.0.1:${node.port}  (controller 127.0.0.1:${node.controllerPort}, log ${node.logFile})`
+      );
+      return `Kafka ${KAFKA_VERSION} test cluster of ${nodes} nodes is up (${seconds} s).
+${lines.join("\n")}
+
+  export KAFKA_BROKER=${cluster!.bootstrap}
+
+Press Ctrl+C to stop.`;
+    });
+  }
+
+  let broker: KafkaTestBroker | undefined;
+  return await runUntilSignal(async () => {
+    broker = await KafkaTestBroker.create({
+      plaintextPort: port(values.port, "port"),
+      saslPort: port(values["sasl-port"], "sasl-port"),
+      sslPort: port(values["ssl-port"], "ssl-port"),
+      dataDir: values["data-dir"],
+      autoCreateTopics: !values["no-auto-create-topics"],
+    });
+    const running = broker;
+    return {
+      start: () => running.start(),
+      dispose: () => running.dispose(),
+      failure: async () =>
+        running.running
+          ? null
+          : `The Kafka broker exited. Last lines of its log:\n${await running.logTail()}`,
+    };
+  }, (seconds) => {
+    const b = broker!;
+    return `Kafka ${KAFKA_VERSION} test broker is up (${seconds} s).
+  PLAINTEXT       ${b.bootstrap}
+  SASL_PLAINTEXT  ${b.saslBootstrap}  (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512: ${SASL_USERNAME} / ${SASL_PASSWORD})
+  SSL             ${b.sslBootstrap}  (CA: ${b.sslCaFile})
+  log             ${b.logFile}
+
+  export KAFKA_BROKER=${b.bootstrap} KAFKA_SASL_BROKER=${b.saslBootstrap}
+  export KAFKA_SSL_BROKER=${b.sslBootstrap} KAFKA_SSL_CA_FILE=${b.sslCaFile}
+
+Press Ctrl+C to stop.`;
   });
-  let stopping: Promise<void> | undefined;
-  const shutdown = () => stopping ??= broker.dispose();
-  const onSignal = () => {
-    console.log("\nStopping the Kafka broker ...");
-    shutdown().then(() => Deno.exit(0));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
-    await broker.start();
-  } catch (error) {
-    await shutdown();
-    throw error;
-  }
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`Kafka ${KAFKA_VERSION} test broker is up (${seconds} s).
-  PLAINTEXT       ${broker.bootstrap}
-  SASL_PLAINTEXT  ${broker.saslBootstrap}  (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512: ${SASL_USERNAME} / ${SASL_PASSWORD})
-  SSL             ${broker.sslBootstrap}  (CA: ${broker.sslCaFile})
-  log             ${broker.logFile}
-
-  export KAFKA_BROKER=${broker.bootstrap} KAFKA_SASL_BROKER=${broker.saslBootstrap}
-  export KAFKA_SSL_BROKER=${broker.sslBootstrap} KAFKA_SSL_CA_FILE=${broker.sslCaFile}
-
-Press Ctrl+C to stop.`);
-
-  // Run until a signal stops us, or report the broker's death.
-  for (;;) {
-    await sleep(1000);
-    if (stopping) {
-      await stopping;
-      return 0;
-    }
-    if (!broker.running) {
-      console.error(`The Kafka broker exited. Last lines of its log:\n${await broker.logTail()}`);
-      await shutdown();
-      return 1;
-    }
-  }
 }
 
 if (import.meta.main) {
