@@ -13,6 +13,10 @@
  *   `--kafka-ssl-ca-file`). `keytool` makes both when the broker is created (about 1 s), once per
  *   broker directory.
  *
+ * For fault injection, the PLAINTEXT listener can advertise the port of a proxy in front of it
+ * (`advertisedPlaintextPort`, see `tests/support/tcp_proxy.ts`); `directBootstrap` is then a
+ * PLAINTEXT listener that no proxy stands in front of.
+ *
  * ```ts
  * const broker = await KafkaTestBroker.create();
  * try {
@@ -83,6 +87,15 @@ export interface KafkaTestBrokerOptions {
   dataDir?: string;
   /** Port of the PLAINTEXT listener on 127.0.0.1. Default: a free port. */
   plaintextPort?: number;
+  /**
+   * The port the PLAINTEXT listener advertises instead of its own: that of a proxy in front of it
+   * (`tests/support/tcp_proxy.ts`) that forwards to {@link KafkaTestBroker.plaintextPort}. Kafka
+   * clients connect to the advertised address after bootstrap, so without this they would bypass
+   * the proxy. {@link KafkaTestBroker.bootstrap} is then the proxy's address, and the broker opens
+   * one more PLAINTEXT listener, {@link KafkaTestBroker.directBootstrap}, that no proxy stands in
+   * front of (for the broker itself and for observers such as a Central double). Default: none.
+   */
+  advertisedPlaintextPort?: number;
   /** Port of the SASL_PLAINTEXT listener on 127.0.0.1. Default: a free port. */
   saslPort?: number;
   /** Port of the SSL listener on 127.0.0.1. Default: a free port. */
@@ -91,6 +104,16 @@ export interface KafkaTestBrokerOptions {
   autoCreateTopics?: boolean;
   /** How long {@link KafkaTestBroker.start} waits for the broker to answer. Default 60 s. */
   startTimeoutMs?: number;
+}
+
+/** The ports of a {@link KafkaTestBroker}'s listeners. */
+interface BrokerPorts {
+  readonly plaintext: number;
+  readonly advertisedPlaintext: number;
+  readonly direct: number;
+  readonly sasl: number;
+  readonly ssl: number;
+  readonly controller: number;
 }
 
 /** The SSL listener's key store and the CA that signed it. */
@@ -149,8 +172,15 @@ async function ensureBrokerTls(dir: string): Promise<BrokerTls> {
 export class KafkaTestBroker {
   /** The directory holding `server.properties`, `broker.log` and `data/`. */
   readonly dir: string;
-  /** Port of the PLAINTEXT listener. */
+  /** Port of the PLAINTEXT listener (where a proxy in front of it forwards to). */
   readonly plaintextPort: number;
+  /** The port the PLAINTEXT listener advertises: {@link plaintextPort} unless a proxy's. */
+  readonly advertisedPlaintextPort: number;
+  /**
+   * Port of the PLAINTEXT listener that is never proxied: {@link plaintextPort} unless
+   * {@link KafkaTestBrokerOptions.advertisedPlaintextPort} was given, else a listener of its own.
+   */
+  readonly directPort: number;
   /** Port of the SASL_PLAINTEXT listener. */
   readonly saslPort: number;
   /** Port of the SSL listener. */
@@ -178,7 +208,7 @@ export class KafkaTestBroker {
     dir: string,
     ownsDir: boolean,
     jarsDir: string,
-    ports: { plaintext: number; sasl: number; ssl: number; controller: number },
+    ports: BrokerPorts,
     tls: BrokerTls,
     autoCreateTopics: boolean,
     startTimeoutMs: number,
@@ -186,6 +216,8 @@ export class KafkaTestBroker {
     this.dir = dir;
     this.#ownsDir = ownsDir;
     this.plaintextPort = ports.plaintext;
+    this.advertisedPlaintextPort = ports.advertisedPlaintext;
+    this.directPort = ports.direct;
     this.saslPort = ports.sasl;
     this.sslPort = ports.ssl;
     this.sslCaFile = tls.caFile;
@@ -217,9 +249,14 @@ export class KafkaTestBroker {
     } else {
       dir = await makeOwnedTempDir(TEMP_PREFIX);
     }
-    const free = freeLoopbackPorts(4);
-    const ports = {
-      plaintext: options.plaintextPort ?? free[0]!,
+    const free = freeLoopbackPorts(5);
+    const plaintext = options.plaintextPort ?? free[0]!;
+    const proxied = options.advertisedPlaintextPort !== undefined &&
+      options.advertisedPlaintextPort !== plaintext;
+    const ports: BrokerPorts = {
+      plaintext,
+      advertisedPlaintext: options.advertisedPlaintextPort ?? plaintext,
+      direct: proxied ? free[4]! : plaintext,
       sasl: options.saslPort ?? free[1]!,
       ssl: options.sslPort ?? free[2]!,
       controller: free[3]!,
@@ -235,9 +272,20 @@ export class KafkaTestBroker {
     );
   }
 
-  /** `127.0.0.1:PORT` of the PLAINTEXT listener (no authentication). */
+  /**
+   * `127.0.0.1:PORT` of the PLAINTEXT listener (no authentication), as it advertises itself: the
+   * proxy's address when {@link KafkaTestBrokerOptions.advertisedPlaintextPort} was given.
+   */
   get bootstrap(): string {
-    return `127.0.0.1:${this.plaintextPort}`;
+    return `127.0.0.1:${this.advertisedPlaintextPort}`;
+  }
+
+  /**
+   * `127.0.0.1:PORT` of a PLAINTEXT listener that no proxy stands in front of: {@link bootstrap}
+   * unless {@link KafkaTestBrokerOptions.advertisedPlaintextPort} was given.
+   */
+  get directBootstrap(): string {
+    return `127.0.0.1:${this.directPort}`;
   }
 
   /**
@@ -269,25 +317,32 @@ export class KafkaTestBroker {
   #serverProperties(): KafkaProperties {
     const jaas = (module: string, extra = "") =>
       `org.apache.kafka.common.security.${module} required${extra};`;
+    // Behind a proxy, the broker's own traffic goes through a listener of its own (DIRECT).
+    const direct = this.directPort !== this.plaintextPort;
+    const listeners = [
+      `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
+      `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
+      `SSL://127.0.0.1:${this.sslPort}`,
+      ...(direct ? [`DIRECT://127.0.0.1:${this.directPort}`] : []),
+    ];
     return {
       "process.roles": "broker,controller",
       "node.id": 1,
       "controller.quorum.voters": `1@127.0.0.1:${this.controllerPort}`,
-      "listeners": [
+      "listeners": [...listeners, `CONTROLLER://127.0.0.1:${this.controllerPort}`].join(","),
+      "advertised.listeners": listeners.join(",").replace(
         `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
-        `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
-        `SSL://127.0.0.1:${this.sslPort}`,
-        `CONTROLLER://127.0.0.1:${this.controllerPort}`,
-      ].join(","),
-      "advertised.listeners": [
-        `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
-        `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
-        `SSL://127.0.0.1:${this.sslPort}`,
-      ].join(","),
+        `PLAINTEXT://127.0.0.1:${this.advertisedPlaintextPort}`,
+      ),
       "controller.listener.names": "CONTROLLER",
-      "inter.broker.listener.name": "PLAINTEXT",
-      "listener.security.protocol.map":
-        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL",
+      "inter.broker.listener.name": direct ? "DIRECT" : "PLAINTEXT",
+      "listener.security.protocol.map": [
+        "PLAINTEXT:PLAINTEXT",
+        "CONTROLLER:PLAINTEXT",
+        "SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "SSL:SSL",
+        ...(direct ? ["DIRECT:PLAINTEXT"] : []),
+      ].join(","),
       "listener.name.ssl.ssl.keystore.type": "PKCS12",
       "listener.name.ssl.ssl.keystore.location": this.#sslKeyStore,
       "listener.name.ssl.ssl.keystore.password": STORE_PASSWORD,
@@ -338,8 +393,10 @@ export class KafkaTestBroker {
       clusterId: this.#clusterId,
       formatArgs: ["--add-scram", scram("SCRAM-SHA-256"), "--add-scram", scram("SCRAM-SHA-512")],
       ready: async () => {
-        const ids = await aliveBrokerIds({ port: this.plaintextPort });
+        // Straight to the listeners (a proxy in front may not run yet, or hold traffic).
+        const ids = await aliveBrokerIds({ port: this.directPort });
         if (ids.length < 1) throw new Error("the broker lists no live broker yet");
+        await probeApiVersions({ port: this.plaintextPort });
         await probeApiVersions({ port: this.saslPort });
         await probeApiVersions({ port: this.sslPort, tlsCaPem: this.#sslCaPem });
       },
@@ -441,6 +498,7 @@ async function main(): Promise<number> {
       port: { type: "string" },
       "sasl-port": { type: "string" },
       "ssl-port": { type: "string" },
+      "advertised-port": { type: "string" },
       "data-dir": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
       cluster: { type: "string" },
@@ -456,6 +514,8 @@ Options:
   --port N                  PLAINTEXT port (default: a free port)
   --sasl-port N             SASL_PLAINTEXT port (default: a free port)
   --ssl-port N              SSL port (default: a free port)
+  --advertised-port N       advertise PLAINTEXT at port N (a fault-injecting proxy in front, see
+                            tests/support/tcp_proxy.ts); adds an unproxied PLAINTEXT listener
   --data-dir DIR            keep config, log and data in DIR (kept afterwards; default: a temp dir)
   --no-auto-create-topics   auto.create.topics.enable=false
   --cluster N               instead, a cluster of N KRaft nodes (each broker and controller;
@@ -510,6 +570,7 @@ Press Ctrl+C to stop.`;
       plaintextPort: port(values.port, "port"),
       saslPort: port(values["sasl-port"], "sasl-port"),
       sslPort: port(values["ssl-port"], "ssl-port"),
+      advertisedPlaintextPort: port(values["advertised-port"], "advertised-port"),
       dataDir: values["data-dir"],
       autoCreateTopics: !values["no-auto-create-topics"],
     });
@@ -525,7 +586,12 @@ Press Ctrl+C to stop.`;
   }, (seconds) => {
     const b = broker!;
     return `Kafka ${KAFKA_VERSION} test broker is up (${seconds} s).
-  PLAINTEXT       ${b.bootstrap}
+  PLAINTEXT       ${b.bootstrap}${
+      b.directPort === b.plaintextPort
+        ? ""
+        : ` (advertised; the listener is 127.0.0.1:${b.plaintextPort})
+  PLAINTEXT       ${b.directBootstrap} (direct, never proxied)`
+    }
   SASL_PLAINTEXT  ${b.saslBootstrap}  (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512: ${SASL_USERNAME} / ${SASL_PASSWORD})
   SSL             ${b.sslBootstrap}  (CA: ${b.sslCaFile})
   log             ${b.logFile}
