@@ -68,14 +68,22 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   }
 }
 
-/** `count` distinct TCP ports that are free on 127.0.0.1 right now. */
-export function freeLoopbackPorts(count: number): number[] {
+/**
+ * `count` distinct TCP ports that are free on 127.0.0.1 right now, none of them in `exclude`
+ * (ports chosen elsewhere but not bound yet: the system may hand out a port again as soon as it
+ * is closed).
+ */
+export function freeLoopbackPorts(count: number, exclude: readonly number[] = []): number[] {
   const listeners: Deno.Listener[] = [];
   try {
-    for (let i = 0; i < count; i++) {
-      listeners.push(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+    const ports: number[] = [];
+    while (ports.length < count) {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      listeners.push(listener); // held open until the end, so it is not handed out again
+      const port = (listener.addr as Deno.NetAddr).port;
+      if (!exclude.includes(port)) ports.push(port);
     }
-    return listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+    return ports;
   } finally {
     for (const listener of listeners) listener.close();
   }

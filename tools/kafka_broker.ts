@@ -249,7 +249,13 @@ export class KafkaTestBroker {
     } else {
       dir = await makeOwnedTempDir(TEMP_PREFIX);
     }
-    const free = freeLoopbackPorts(5);
+    const chosen = [
+      options.plaintextPort,
+      options.advertisedPlaintextPort,
+      options.saslPort,
+      options.sslPort,
+    ].filter((port) => port !== undefined);
+    const free = freeLoopbackPorts(5, chosen);
     const plaintext = options.plaintextPort ?? free[0]!;
     const proxied = options.advertisedPlaintextPort !== undefined &&
       options.advertisedPlaintextPort !== plaintext;
