@@ -68,20 +68,67 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
   }
 }
 
+/** Where ports are picked when the system's ephemeral range cannot be read (Linux's default). */
+const DEFAULT_EPHEMERAL_RANGE: readonly [number, number] = [32768, 60999];
+/** The lowest port picked: above the usual fixed service ports. */
+const LOWEST_PORT = 15000;
+
+/** The system's range of ephemeral ports (Linux: /proc), or Linux's default elsewhere. */
+function ephemeralPortRange(): readonly [number, number] {
+  try {
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+    const [low, high] = text.trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && low <= high) {
+      return [low, high];
+    }
+  } catch {
+    // not Linux, or not readable
+  }
+  return DEFAULT_EPHEMERAL_RANGE;
+}
+
 /**
- * `count` distinct TCP ports that are free on 127.0.0.1 right now, none of them in `exclude`
- * (ports chosen elsewhere but not bound yet: the system may hand out a port again as soon as it
- * is closed).
+ * `count` distinct TCP ports that are free on 127.0.0.1 right now, none of them in `exclude`.
+ *
+ * They are picked at random outside the system's ephemeral range, because a server binds them
+ * only later (a JVM start takes seconds) and the ephemeral range is where the system takes the
+ * local port of every outgoing connection meanwhile: the cluster's nodes keep connecting to each
+ * other while they start, and one of them once took a port a node was about to listen on.
  */
 export function freeLoopbackPorts(count: number, exclude: readonly number[] = []): number[] {
+  const [ephemeralLow, ephemeralHigh] = ephemeralPortRange();
+  const ranges: [number, number][] = [
+    [LOWEST_PORT, Math.min(ephemeralLow, 65536) - 1],
+    [Math.max(ephemeralHigh + 1, LOWEST_PORT), 65535],
+  ];
+  const candidates = ranges.filter(([low, high]) => high - low > 1000);
   const listeners: Deno.Listener[] = [];
   try {
     const ports: number[] = [];
-    while (ports.length < count) {
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      listeners.push(listener); // held open until the end, so it is not handed out again
-      const port = (listener.addr as Deno.NetAddr).port;
-      if (!exclude.includes(port)) ports.push(port);
+    for (let attempt = 0; ports.length < count; attempt++) {
+      let port = 0; // the system's choice, when there is no room outside the ephemeral range
+      if (candidates.length > 0 && attempt < 1000) {
+        const size = candidates.reduce((sum, [low, high]) => sum + high - low + 1, 0);
+        let pick = Math.floor(Math.random() * size);
+        for (const [low, high] of candidates) {
+          if (pick <= high - low) {
+            port = low + pick;
+            break;
+          }
+          pick -= high - low + 1;
+        }
+      }
+      if (exclude.includes(port) || ports.includes(port)) continue;
+      let listener: Deno.Listener;
+      try {
+        listener = Deno.listen({ hostname: "127.0.0.1", port });
+      } catch (error) {
+        if (error instanceof Deno.errors.AddrInUse) continue;
+        throw error;
+      }
+      listeners.push(listener); // held open until the end, so that it is not picked twice
+      const bound = (listener.addr as Deno.NetAddr).port;
+      if (!exclude.includes(bound)) ports.push(bound);
     }
     return ports;
   } finally {
