@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { KafkaTestBroker } from "../tools/kafka_broker.ts";
-import { freePort } from "./support/engine_process.ts";
 import { TcpProxy } from "./support/tcp_proxy.ts";
 
 /** A TCP service on loopback that sends back what it receives. */
@@ -181,6 +180,26 @@ Deno.test("the TCP proxy in front of an echo service: pass, latency, blackhole, 
       await readText(fresh, "z");
     });
 
+    await t.step(
+      "without a target, connections are closed at once; a new target is used",
+      async () => {
+        proxy.targetPort = undefined;
+        await closedByPeer(await client());
+        const other = startEchoService();
+        try {
+          proxy.targetPort = other.port;
+          const conn = await client();
+          await conn.write(encoder.encode("moved"));
+          await readText(conn, "moved");
+          assert.equal(other.accepted(), 1);
+          conn.close();
+          open.splice(open.indexOf(conn), 1);
+        } finally {
+          await other.close();
+        }
+      },
+    );
+
     await t.step("a bad latency is refused, naming it", () => {
       assert.throws(() => proxy.setMode({ kind: "latency", ms: -1 }), /Bad proxy latency -1/);
     });
@@ -203,9 +222,9 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const proxyPort = freePort();
-    const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxyPort });
-    const proxy = TcpProxy.start({ port: proxyPort, targetPort: broker.plaintextPort });
+    const proxy = TcpProxy.start();
+    const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxy.port });
+    proxy.targetPort = broker.plaintextPort;
     try {
       await broker.start();
       assert.equal(broker.bootstrap, proxy.address);

@@ -24,9 +24,9 @@
  * address each broker advertises. So the broker must advertise the proxy's port:
  *
  * ```ts
- * const proxyPort = freePort(); // tests/support/engine_process.ts
- * const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxyPort });
- * const proxy = TcpProxy.start({ port: proxyPort, targetPort: broker.plaintextPort });
+ * const proxy = TcpProxy.start(); // listening first: its port cannot be taken meanwhile
+ * const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxy.port });
+ * proxy.targetPort = broker.plaintextPort;
  * await broker.start();
  * // broker.bootstrap is now the proxy's address: every PLAINTEXT client goes through it.
  * // broker.directBootstrap is a PLAINTEXT listener no proxy stands in front of.
@@ -51,8 +51,8 @@ export type ProxyMode =
 
 /** Options of {@linkcode TcpProxy.start}. */
 export interface TcpProxyOptions {
-  /** The port to forward to. */
-  readonly targetPort: number;
+  /** The port to forward to; can also be set later ({@linkcode TcpProxy.targetPort}). */
+  readonly targetPort?: number;
   /** The host to forward to. Default `127.0.0.1`. */
   readonly targetHost?: string;
   /** The port to listen on, on 127.0.0.1. Default: a free port. */
@@ -122,8 +122,12 @@ class ProxiedConnection {
 export class TcpProxy {
   /** The port the proxy listens on (127.0.0.1), also while `reset` keeps it closed. */
   readonly port: number;
+  /**
+   * The port new connections are forwarded to (open ones stay where they are). While it is
+   * undefined, new connections are closed at once, as if the target were down.
+   */
+  targetPort: number | undefined;
   readonly #targetHost: string;
-  readonly #targetPort: number;
   readonly #connections = new Set<ProxiedConnection>();
   readonly #tasks = new Set<Promise<void>>();
   #listener: Deno.Listener | undefined;
@@ -137,7 +141,7 @@ export class TcpProxy {
 
   private constructor(options: TcpProxyOptions, listener: Deno.Listener) {
     this.#targetHost = options.targetHost ?? "127.0.0.1";
-    this.#targetPort = options.targetPort;
+    this.targetPort = options.targetPort;
     this.#mode = options.mode ?? { kind: "pass" };
     this.port = (listener.addr as Deno.NetAddr).port;
     if (this.#mode.kind === "reset") {
@@ -152,7 +156,7 @@ export class TcpProxy {
    *
    * @throws {Error} when the port is taken, or for a bad mode.
    */
-  static start(options: TcpProxyOptions): TcpProxy {
+  static start(options: TcpProxyOptions = {}): TcpProxy {
     if (options.mode !== undefined) validateMode(options.mode);
     let listener: Deno.Listener;
     try {
@@ -277,9 +281,11 @@ export class TcpProxy {
     try {
       await this.#flowing(connection);
       if (connection.closed.fired) return;
+      const port = this.targetPort;
+      if (port === undefined) return;
       let upstream: Deno.Conn;
       try {
-        upstream = await Deno.connect({ hostname: this.#targetHost, port: this.#targetPort });
+        upstream = await Deno.connect({ hostname: this.#targetHost, port });
       } catch {
         return; // the target is down: the client sees its connection closed
       }
