@@ -92,7 +92,12 @@ Deno.test({
   async fn(t) {
     const cluster = await KafkaTestCluster.create();
     try {
+      const starting = performance.now();
       await cluster.start();
+      const seconds = ((performance.now() - starting) / 1000).toFixed(1);
+      console.log(
+        `[figures] a 3-node cluster started (formatted, quorum, brokers) in ${seconds} s`,
+      );
       assert.equal(cluster.bootstrap.split(",").length, 3);
       const kafka = new Kafka({
         clientId: "kafka-cluster-test",

@@ -8,6 +8,7 @@
 
 /** How to reach a listener: its port on 127.0.0.1 and, for TLS, the CA certificates (PEM). */
 export interface ListenerAddress {
+  /** The listener's port on 127.0.0.1. */
   readonly port: number;
   /** PEM of the CA that signed the listener's certificate: connect with TLS and check it. */
   readonly tlsCaPem?: string;

@@ -72,11 +72,11 @@ export const SASL_USERNAME = "engine";
 export const SASL_PASSWORD = "engine-secret";
 
 const START_TIMEOUT_MS = 60_000;
+const TEMP_PREFIX = "kafka-test-broker-";
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-const TEMP_PREFIX = "kafka-test-broker-";
 
 /** Options of {@link KafkaTestBroker.create}. */
 export interface KafkaTestBrokerOptions {
