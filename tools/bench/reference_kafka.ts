@@ -127,7 +127,10 @@ async function publish(count: number): Promise<void> {
       }),
     };
   });
-  await producer.send({ topic: outTopic, messages });
+  // At most 1,000 messages a request: a broker takes record batches of up to 1 MB by default.
+  for (let i = 0; i < messages.length; i += 1_000) {
+    await producer.send({ topic: outTopic, messages: messages.slice(i, i + 1_000) });
+  }
 }
 
 const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());

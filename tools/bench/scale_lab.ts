@@ -202,6 +202,7 @@ async function runSize(
       if (isProgress(seen, big.cpEvents)) engineCadence.add(seen);
       else if (isProgress(seen, publisher.out)) referenceCadence.add(seen);
     });
+    const logBytesBefore = fleet.outputBytes;
     const windows = await Promise.all([
       CpuWindow.start([fleet.pid]),
       CpuWindow.start([reference.pid]),
@@ -212,6 +213,7 @@ async function runSize(
       windows.map((window) => window.stop()),
     );
     stopWatching();
+    const logBytes = fleet.outputBytes - logBytesBefore;
     const [bigCharging, smallChargingMemory, referenceMemory] = await Promise.all([
       memory(fleet.pid),
       memory(processes[0]!.pid),
@@ -251,6 +253,7 @@ async function runSize(
         `${fleetCpu!.wallSeconds.toFixed(1)} s (${
           (engineCadence.count / fleetCpu!.wallSeconds).toFixed(0)
         }/s); ` +
+        `the fleet wrote ${(logBytes / 1024 / fleetCpu!.wallSeconds).toFixed(0)} KB/s of log; ` +
         `the bench's own process used ${
           benchCpu!.percentOfCore.toFixed(0)
         } % of a core meanwhile; ` +
