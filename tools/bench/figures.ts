@@ -146,8 +146,10 @@ export const GROUPS = {
     title: "Memory per point (marginal)",
     engine: "(RSS of the big fleet - RSS of a 10-point fleet) / the difference in points, " +
       "measured side by side",
-    reference: "a point as its own single engine: its whole RSS (10 single engines / 10)",
-    original: "a point as its own Python engine: its whole RSS (10 Python engines / 10)",
+    reference: "a point as its own single engine: its whole RSS (the fleet lab's single " +
+      "engines / their number, same bench run)",
+    original: "a point as its own Python engine: its whole RSS (the fleet lab's Python engines " +
+      "/ their number, same bench run)",
     includes: "VmRSS, idle (`available`) and while every point charges",
     excludes: "shared costs (runtime, Kafka clients) by construction",
   },
@@ -412,6 +414,13 @@ export const FIGURES: readonly FigureSpec[] = [
     label: "CPU while simulating",
     unit: "% core",
     digits: 1,
+  },
+  {
+    id: "simulation.energyErrorMedian",
+    group: "simulation",
+    label: "energy error, median session",
+    unit: "%",
+    digits: 4,
   },
   {
     id: "simulation.energyError",

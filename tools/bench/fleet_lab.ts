@@ -48,6 +48,8 @@ export async function runFleetLab(context: LabContext, run: number): Promise<voi
   const commander = await Commander.start(broker);
   const sides: Side[] = [];
   const everything = () => sides.flatMap((side) => side.processes);
+  /** Fails a wait as soon as any process started so far has exited. */
+  const alive = () => allAlive(everything())();
   try {
     // The fleet: its point ids are those it registers.
     const fleet: Side = { subject: "engine", processes: [], topics: fleetTopics, cpIds: new Set() };
@@ -56,11 +58,13 @@ export async function runFleetLab(context: LabContext, run: number): Promise<voi
       `${points} fleet points available`,
       distinctPoints(points, (seen) => isAnyStatus(seen, fleetTopics.cpEvents, "available")),
       120_000,
+      alive,
     );
     const fleetRegistered = observer.next(
       "the fleet's registrations",
       distinctPoints(points, (seen) => isRegistration(seen, fleetTopics.cpEvents), fleet.cpIds),
       120_000,
+      alive,
     );
     fleet.processes.push(
       await startFleet("fleet", [
@@ -84,7 +88,8 @@ export async function runFleetLab(context: LabContext, run: number): Promise<voi
     const singlesReady = observer.next(
       `${points} single engines available`,
       distinctPoints(points, (seen) => isAnyStatus(seen, singleTopics.cpEvents, "available")),
-      180_000,
+      120_000,
+      alive,
     );
     for (const cpId of singleIds) {
       singles.cpIds.add(cpId);
@@ -119,7 +124,8 @@ export async function runFleetLab(context: LabContext, run: number): Promise<voi
             isRegistration(seen, ORIGINAL_TOPICS.cpEvents) &&
             originals.cpIds.has(String(seen.value["cp_id"])),
         ),
-        180_000,
+        120_000,
+        alive,
       );
       for (const cpId of originals.cpIds) {
         originals.processes.push(
@@ -132,19 +138,7 @@ export async function runFleetLab(context: LabContext, run: number): Promise<voi
         );
       }
     }
-    const alive = allAlive(everything());
-    const poll = setInterval(() => {
-      try {
-        alive();
-      } catch {
-        // Reported by the waits below.
-      }
-    }, 1_000);
-    try {
-      await Promise.all([fleetRegistered, fleetReady, singlesReady, originalReady]);
-    } finally {
-      clearInterval(poll);
-    }
+    await Promise.all([fleetRegistered, fleetReady, singlesReady, originalReady]);
     alive();
 
     log(`  idle: settling ${options.settleSeconds} s, measuring ${options.idleSeconds} s`);

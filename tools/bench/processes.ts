@@ -191,12 +191,20 @@ export function passThroughEnv(): Record<string, string> {
   return env;
 }
 
-/** Picks a free TCP port on loopback. */
+/** Ports handed out so far: never hand out one twice, even when the kernel offers it again. */
+const handedOut = new Set<number>();
+
+/** Picks a free TCP port on loopback that no earlier call returned. */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  for (;;) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Waits `ms` milliseconds. */

@@ -121,7 +121,7 @@ export class Results {
   #row(figure: FigureSpec): string[] {
     const judged = this.judged(figure.id);
     const cell = (s: Spread) => formatSpread(s, figure.digits, "");
-    const ratio = (s: Spread) => formatSpread(s, 2, "x");
+    const ratio = (s: Spread) => formatSpread(s, 2, "x", true);
     const met = figure.target?.check(judged);
     return [
       figure.unit === "" ? figure.label : `${figure.label} (${figure.unit})`,
@@ -196,10 +196,21 @@ function spreadJson(s: Spread): Record<string, number | null> {
   return { median: orNull(s.median), min: orNull(s.min), max: orNull(s.max), runs: s.count };
 }
 
-/** `median (min..max)` over runs, or `-` when nothing was measured. */
-export function formatSpread(s: Spread, digits: number, suffix: string): string {
+/**
+ * `median (min..max)` over runs, or `-` when nothing was measured. `significant`: values below 1
+ * keep `digits` significant digits (a ratio of 0.0003 is not 0.00).
+ */
+export function formatSpread(
+  s: Spread,
+  digits: number,
+  suffix: string,
+  significant = false,
+): string {
   if (s.count === 0) return "-";
-  const f = (value: number) => formatNumber(value, digits);
+  const f = (value: number) =>
+    significant && Number.isFinite(value) && value !== 0 && Math.abs(value) < 1
+      ? value.toPrecision(digits)
+      : formatNumber(value, digits);
   const median = `${f(s.median)}${suffix}`;
   if (s.count === 1 || s.min === s.max) return median;
   return `${median} (${f(s.min)}..${f(s.max)})`;

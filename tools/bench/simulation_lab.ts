@@ -144,6 +144,7 @@ export async function runSimulationLab(context: LabContext, run: number): Promis
     results.record("simulation.cpu", "engine", run, used.percentOfCore);
     const worst = errors.length === 0 ? Number.NaN : Math.max(...errors);
     results.record("simulation.energyError", "engine", run, worst);
+    results.record("simulation.energyErrorMedian", "engine", run, percentile(errors, 50));
     results.note(
       "simulation",
       `run ${run + 1}: ${tickets.size} tickets, ${
