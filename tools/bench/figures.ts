@@ -57,7 +57,8 @@ export const GROUPS = {
       "(start -> its first message consumed)",
     original: "Python engine (start -> health answers / registration consumed)",
     includes: "process spawn, Deno start-up and module loading (warm module cache), opening the " +
-      "durable outbox, Kafka connection, registration sent and consumed by the bench; `available` " +
+      "durable outbox, Kafka connection, registration sent and consumed by the bench; " +
+      "`available` " +
       "also includes the engine's 6 s hold after a registration (Central ignores `available` " +
       "for 5 s after one) and the consumer joining its group",
     excludes: "the default 20 s wait for a Monitor (--monitor-wait 0); the first, cold run of " +

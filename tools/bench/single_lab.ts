@@ -33,7 +33,7 @@ import { latencySummary } from "./stats.ts";
 import type { HealthLoadResult } from "./health_load.ts";
 import type { Subject } from "./figures.ts";
 
-/** The engine's status window plus a margin: a command sent this long after a change never waits. */
+/** The engine's status window plus a margin: a command this long after a change never waits. */
 const STATUS_WINDOW_FREE_MS = 2_600;
 /** The original engine's throttle of status changes (1 s) plus a margin. */
 const ORIGINAL_THROTTLE_FREE_MS = 1_100;
@@ -176,7 +176,8 @@ export async function runSingleLab(context: LabContext, run: number): Promise<vo
 
     // --- Idle.
     log(
-      `  idle: settling ${context.options.settleSeconds} s, measuring ${context.options.idleSeconds} s`,
+      `  idle: settling ${context.options.settleSeconds} s, ` +
+        `measuring ${context.options.idleSeconds} s`,
     );
     await delay(context.options.settleSeconds * 1000);
     await measureTogether(context, run, subjects, "idle", context.options.idleSeconds);
@@ -236,7 +237,8 @@ export async function runSingleLab(context: LabContext, run: number): Promise<vo
 
     // --- Health load.
     log(
-      `  health: ${context.options.probers} probers flat out and paced, ${context.options.healthSeconds} s each`,
+      `  health: ${context.options.probers} probers flat out and paced, ` +
+        `${context.options.healthSeconds} s each`,
     );
     await measureHealth(context, run, subjects);
   } finally {
