@@ -21,7 +21,7 @@
  */
 import { dirname, resolve } from "node:path";
 import { KafkaTestBroker } from "./kafka_broker.ts";
-import { type BenchOptions, type Lab, parseBenchArgs } from "./bench/options.ts";
+import { type BenchOptions, HelpRequested, type Lab, parseBenchArgs } from "./bench/options.ts";
 import { Results } from "./bench/report.ts";
 import type { LabContext } from "./bench/lab.ts";
 import { findOriginal } from "./bench/original.ts";
@@ -77,6 +77,10 @@ async function main(args: string[]): Promise<number> {
   try {
     options = parseBenchArgs(args);
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.message);
+      return 0;
+    }
     console.error((error as Error).message);
     return 2;
   }

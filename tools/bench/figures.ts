@@ -55,7 +55,8 @@ export const GROUPS = {
     engine: "single engine (`start` task flags), --monitor-wait 0: available without a Monitor",
     reference: "health: the trivial Deno health server; Kafka: the kafkajs reference process " +
       "(start -> its first message consumed)",
-    original: "Python engine (start -> health answers / registration consumed)",
+    original: "Python engine: start -> health answers / registration consumed (it never " +
+      "reports `available` by itself, so that row has no original figure)",
     includes: "process spawn, Deno start-up and module loading (warm module cache), opening the " +
       "durable outbox, Kafka connection, registration sent and consumed by the bench; " +
       "`available` " +

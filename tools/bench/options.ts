@@ -40,9 +40,20 @@ export interface BenchOptions {
   readonly pythonPath: string | null;
 }
 
-const USAGE = `Usage: deno task bench [--short] [--runs N] [--compare-python DIR [--python-path P]]
-                       [--out FILE] [LAB ...]
+/** The usage line printed by `--help` and after a bad argument. */
+export const USAGE =
+  `Usage: deno task bench [--short] [--runs N] [--compare-python DIR [--python-path P]]
+                       [--time-scale F] [--out FILE] [LAB ...]
 Labs: ${LABS.join(", ")} (default: all)`;
+
+/** `--help` was given: print {@linkcode USAGE} and exit 0. */
+export class HelpRequested extends Error {
+  /** Creates the signal. */
+  constructor() {
+    super(USAGE);
+    this.name = "HelpRequested";
+  }
+}
 
 /**
  * Reads the command line.
@@ -63,7 +74,7 @@ export function parseBenchArgs(args: readonly string[]): BenchOptions {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) throw new Error(USAGE);
+  if (values.help) throw new HelpRequested();
   const labs = positionals.length === 0 ? [...LABS] : positionals.map((name) => {
     if (!(LABS as readonly string[]).includes(name)) {
       throw new Error(`Unknown lab "${name}"\n${USAGE}`);
