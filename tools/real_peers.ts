@@ -26,7 +26,7 @@ import { RunClock } from "./peers/clock.ts";
 import { formatEvidence, formatTable, type ScenarioResult } from "./peers/report.ts";
 import { evidenceOf, type Scenario, timelineOf } from "./peers/scenario_kit.ts";
 import { SCENARIOS } from "./peers/scenarios.ts";
-import { emergencyStop, type EngineKind, PeerStack } from "./peers/stack.ts";
+import { emergencyStop, type EngineKind, PeerStack, removeOrphanedRunDirs } from "./peers/stack.ts";
 import { renderTimeline } from "./peers/evidence.ts";
 
 /** Raised for a bad command line (exit code 2). */
@@ -228,6 +228,7 @@ export async function main(args: readonly string[]): Promise<number> {
     return 2;
   }
 
+  await removeOrphanedRunDirs();
   let interrupted = false;
   const onSignal = () => {
     if (interrupted) return;

@@ -108,6 +108,32 @@ function portInUse(port: number): boolean {
   }
 }
 
+/**
+ * Deletes the run directories (temporary `ev-peers-<pid>-*` and the engine's `state/peers-<pid>-*`)
+ * left by a harness that was killed before it could clean up (its pid no longer runs). Linux
+ * only (it asks /proc); best effort.
+ */
+export async function removeOrphanedRunDirs(): Promise<void> {
+  if (Deno.build.os !== "linux") return;
+  const places: [root: string, prefix: string][] = [
+    [Deno.env.get("TMPDIR") ?? "/tmp", "ev-peers-"],
+    [join(REPO_ROOT, "state"), "peers-"],
+  ];
+  for (const [root, prefix] of places) {
+    try {
+      for await (const entry of Deno.readDir(root)) {
+        if (!entry.isDirectory || !entry.name.startsWith(prefix)) continue;
+        const pid = Number(entry.name.slice(prefix.length).split("-")[0]);
+        if (!(pid > 0) || pid === Deno.pid) continue;
+        const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+        if (!alive) await Deno.remove(join(root, entry.name), { recursive: true }).catch(() => {});
+      }
+    } catch {
+      // The directory does not exist or cannot be listed: nothing to clean.
+    }
+  }
+}
+
 /** The stacks alive now, for the Ctrl+C handler. */
 export const LIVE_STACKS: Set<PeerStack> = new Set();
 
@@ -149,7 +175,11 @@ export class PeerStack {
     this.#logsDir = join(dir, "logs");
     this.#broker = broker;
     // The start task may write only under ./state of the repository.
-    this.#stateDir = join("state", `peers-${options.label}-${crypto.randomUUID().slice(0, 8)}`);
+    // Both directories carry the harness's pid, for removeOrphanedRunDirs.
+    this.#stateDir = join(
+      "state",
+      `peers-${Deno.pid}-${options.label}-${crypto.randomUUID().slice(0, 8)}`,
+    );
   }
 
   /**
@@ -173,7 +203,7 @@ export class PeerStack {
           `${PORTS.driver} and ${PORTS.healthBase}+)`,
       );
     }
-    const dir = await Deno.makeTempDir({ prefix: `ev-peers-${options.label}-` });
+    const dir = await Deno.makeTempDir({ prefix: `ev-peers-${Deno.pid}-${options.label}-` });
     const broker = await KafkaTestBroker.create();
     const stack = new PeerStack(options, dir, broker);
     LIVE_STACKS.add(stack);

@@ -372,7 +372,7 @@ export function judgeCrash(o: CrashObservation): Judgement {
     );
   }
   if (o.completed !== null) facts.push(`completed ${o.completed.reason}`);
-  facts.push(`session ${o.sessionState}`, `point ${o.finalStatus}`);
+  if (failures.length === 0) facts.push(`session ${o.sessionState}`, `point ${o.finalStatus}`);
   return judged(failures, facts);
 }
 
@@ -408,9 +408,9 @@ export function judgeStopResume(o: StopResumeObservation): Judgement {
   if (o.finalStatus !== "available") failures.push(`point ends ${o.finalStatus}`);
   const facts = [
     ...o.tickets.map((ticket) => `ticket ${ticket.reason} ${kwh(ticket.energyKwh)}`),
-    `statuses ${o.statuses.join(">")}`,
-    `session ${o.sessionState}`,
+    `Central ${o.statuses.join(">")}`,
   ];
+  if (failures.length === 0) facts.push(`session ${o.sessionState}`);
   return judged(failures, facts);
 }
 
