@@ -147,10 +147,13 @@ async function runOne(
   engine: EngineKind,
   scenario: Scenario,
   pristineDb: Uint8Array,
+  retry = false,
 ): Promise<ScenarioResult> {
   const clock = new RunClock();
   const label = `${engine}-${scenario.name}`;
-  const keepDir = options.keepLogs === null ? null : join(options.keepLogs, engine, scenario.name);
+  const keepDir = options.keepLogs === null
+    ? null
+    : join(options.keepLogs, engine, retry ? `${scenario.name}-retry` : scenario.name);
   let stack: PeerStack | undefined;
   let result: ScenarioResult;
   try {
@@ -245,7 +248,20 @@ export async function main(args: readonly string[]): Promise<number> {
     for (const engine of options.engines) {
       for (const scenario of options.scenarios) {
         console.error(`=== ${scenario.name} with the ${engine} engine ...`);
-        const result = await runOne(options, engine, scenario, pristineDb);
+        let result = await runOne(options, engine, scenario, pristineDb);
+        if (result.verdict === "ERROR") {
+          // A harness or peer problem, not a verdict: one more try on a fresh stack.
+          console.error(`=== ${scenario.name} / ${engine}: ERROR: ${result.summary}; retrying`);
+          const first = result;
+          result = await runOne(options, engine, scenario, pristineDb, true);
+          result = {
+            ...result,
+            evidence: [
+              `(second attempt; the first ended ERROR: ${first.summary})`,
+              ...result.evidence,
+            ],
+          };
+        }
         console.error(
           `=== ${scenario.name} / ${engine}: ${result.verdict}: ${result.summary} ` +
             `(${result.seconds.toFixed(0)} s)`,

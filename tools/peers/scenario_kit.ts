@@ -49,6 +49,8 @@ export interface BroughtUp {
 /**
  * Starts Central and the Driver, then for each point its Monitor (unless `monitors` is false)
  * and its engine, and waits for each point to show `available` in Central's database.
+ *
+ * @throws {Error} when an engine cannot open its health port (a harness problem, not a verdict).
  */
 export async function bringUp(
   stack: PeerStack,
@@ -63,6 +65,7 @@ export async function bringUp(
     await stack.startEngine(cpId);
     engineStartedAt.set(cpId, stack.clock.now());
   }
+  for (const cpId of cpIds) await stack.engineListening(cpId);
   const availableAt = new Map<string, RunSeconds | null>();
   if (monitors) {
     for (const cpId of cpIds) {
@@ -113,7 +116,24 @@ export interface SessionStart {
   readonly commandAt: RunSeconds;
 }
 
-/** Asks the Driver (as `username`) to charge at `cpId` and waits up to 10 s for its answer. */
+/**
+ * A race inside the peers voided the run (not a verdict on the engine): the harness retries it.
+ */
+export class PeerRaceError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "PeerRaceError";
+  }
+}
+
+/**
+ * Asks the Driver (as `username`) to charge at `cpId` and waits up to 10 s for its answer.
+ *
+ * @throws {PeerRaceError} when Central authorised but the Driver dropped the answer: the Driver
+ * stores its pending request only after sending it (EV_Driver_WebSocket.py:536-550), so an
+ * answer from Central within a few milliseconds finds no pending request and is lost.
+ */
 export async function requestCharging(
   stack: PeerStack,
   username: string,
@@ -127,6 +147,23 @@ export async function requestCharging(
     10_000,
     requestedAt,
   );
+  if (answer === null) {
+    const authorization = stack.tap.select(
+      "central-events",
+      (v) =>
+        v["event_type"] === "AUTHORIZATION_RESPONSE" && v["cp_id"] === cpId &&
+        v["authorized"] === true,
+      requestedAt,
+    )[0];
+    if (authorization) {
+      throw new PeerRaceError(
+        `The Driver dropped Central's authorisation of ${username} at ${cpId} (sent ${
+          ((authorization.t - requestedAt) * 1000).toFixed(0)
+        } ms after the request, before the Driver stored it as pending: ` +
+          `EV_Driver_WebSocket.py:536-550); this run is void`,
+      );
+    }
+  }
   const authorized = answer?.data["type"] === "charging_started";
   const command = authorized
     ? await stack.tap.waitFor(

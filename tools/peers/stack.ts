@@ -108,6 +108,21 @@ function portInUse(port: number): boolean {
   }
 }
 
+/** What `ss` says about a listener on `port` (for an error message). */
+async function whoListens(port: number): Promise<string> {
+  try {
+    const output = await new Deno.Command("ss", {
+      args: ["-Htanp", `sport = :${port}`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout).trim();
+    return text === "" ? "ss shows no socket on it" : text;
+  } catch {
+    return "(ss is not available to tell who)";
+  }
+}
+
 /**
  * Deletes the run directories (temporary `ev-peers-<pid>-*` and the engine's `state/peers-<pid>-*`)
  * left by a harness that was killed before it could clean up (its pid no longer runs). Linux
@@ -420,11 +435,22 @@ export class PeerStack {
     ]);
   }
 
-  /** Starts the engine under test for `cpId` (ours keeps its state directory across restarts). */
+  /**
+   * Starts the engine under test for `cpId` (ours keeps its state directory across restarts),
+   * once its health port is free.
+   *
+   * @throws {Error} naming who holds the health port when it stays taken for 10 s.
+   */
   async startEngine(cpId: string): Promise<PeerProcess> {
     const index = cpIndex(cpId);
     const location = `Lab ${index + 1}`;
-    const healthPort = String(PORTS.healthBase + index);
+    const port = PORTS.healthBase + index;
+    if (await pollUntil(() => portInUse(port) ? undefined : true, 10_000, 200) !== true) {
+      throw new Error(
+        `The health port ${port} of ${cpId} is still taken after 10 s: ${await whoListens(port)}`,
+      );
+    }
+    const healthPort = String(port);
     if (this.options.engine === "original") {
       return this.#python("engine", cpId, `engine ${cpId}`, [
         "EV_CP_E/EV_CP_E.py",
@@ -460,6 +486,27 @@ export class PeerStack {
       REPO_ROOT,
       { ...passThroughEnv(), NO_COLOR: "1" },
     );
+  }
+
+  /**
+   * Waits until the latest engine of `cpId` says its health port is open.
+   *
+   * @throws {Error} when it says the port is taken, exits, or says nothing within `timeoutMs`.
+   */
+  async engineListening(cpId: string, timeoutMs = 30_000): Promise<void> {
+    const engine = this.latest("engine", cpId);
+    if (!engine) throw new Error(`No engine ${cpId} started`);
+    const line = await engine.waitForLine(
+      /Health check server started|Health server listening|Health server error|already in use/,
+      timeoutMs,
+    );
+    if (line === null || !/started|listening/.test(line.text)) {
+      throw new Error(
+        `${engine.name} did not open its health port ${PORTS.healthBase + cpIndex(cpId)}: ${
+          line?.text.trim() ?? (engine.running ? "nothing said" : "it exited")
+        } (${await whoListens(PORTS.healthBase + cpIndex(cpId))})`,
+      );
+    }
   }
 
   /**
