@@ -26,12 +26,14 @@ COPY --from=build --chown=65532:65532 /out/state /home/nonroot/state
 # The settings table of README.md; a flag after the image name beats these.
 ENV CP_ID=CP_001 \
     LOCATION="Unknown Location" \
-    MAX_POWER=22.0 \
-    TARIFF=0.30 \
+    MAX_POWER=22 \
+    TARIFF=0.3 \
     HEALTH_HOST=0.0.0.0 \
     HEALTH_PORT=5100 \
     KAFKA_BROKER=localhost:9092 \
-    PROGRESS_INTERVAL=5 \
+    PROGRESS_INTERVAL=1 \
+    POWER_RAMP=0 \
+    MONITOR_WAIT=20 \
     CP_EVENTS_TOPIC=cp-events \
     CENTRAL_EVENTS_TOPIC=central-events \
     TIME_SCALE=1 \

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { bundleEngine } from "../tools/bundle.ts";
 import { binaryPermissionFlags } from "../tools/permissions.ts";
-import { probeHealth } from "../src/probe.ts";
+import { probeHealth } from "../src/adapters/health/probe_client.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 

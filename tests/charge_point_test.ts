@@ -13,13 +13,15 @@ import {
   type EndReason,
   healthAnswer,
   initialState,
+  isReady,
   type Status,
   transition,
 } from "../src/domain/charge_point.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
-const AUTO: ChargePointSettings = DEFAULT_SETTINGS;
-const MANUAL: ChargePointSettings = { ...DEFAULT_SETTINGS, plugInMode: "manual" };
+/** A lab without a Monitor: the point opens for sessions as soon as it is ready. */
+const AUTO: ChargePointSettings = { ...DEFAULT_SETTINGS, monitorWaitMs: 0 };
+const MANUAL: ChargePointSettings = { ...AUTO, plugInMode: "manual" };
 
 const alice: Driver = { username: "alice", userId: 7, clientId: "client-alice" };
 const bob: Driver = { username: "bob", userId: null, clientId: null };
@@ -106,6 +108,11 @@ const ready: Command = { type: "ready" };
 const probe: Command = { type: "monitor_probe" };
 const tick: Command = { type: "tick" };
 
+/** A Monitor's probes, one a second, the last at `until`: enough for it to count as watching. */
+function watchedUntil(until: number): [Command, number][] {
+  return [[probe, until - 2_000], [probe, until - 1_000], [probe, until]];
+}
+
 const SCENARIOS: Record<ScenarioName, Scenario> = {
   "offline, not ready": { state: initialState(), settings: AUTO, now: T0 + 1_000 },
   "available": { state: run(AUTO, [ready, T0]), settings: AUTO, now: T0 + 1_000 },
@@ -138,7 +145,13 @@ const SCENARIOS: Record<ScenarioName, Scenario> = {
     now: T0 + 1_000,
   },
   "offline, Monitor lost": {
-    state: run(AUTO, [ready, T0], [probe, T0], [chargingStarted(alice), T0], [tick, T0 + 5_000]),
+    state: run(
+      AUTO,
+      [ready, T0],
+      ...watchedUntil(T0),
+      [chargingStarted(alice), T0],
+      [tick, T0 + 5_000],
+    ),
     settings: AUTO,
     now: T0 + 6_000,
   },
@@ -148,7 +161,12 @@ Deno.test("the table's states are what their names say", () => {
   const summary = Object.fromEntries(
     Object.entries(SCENARIOS).map(([name, { state }]) => [
       name,
-      [state.status, healthAnswer(state), state.session?.supplying ?? null, state.monitorLost],
+      [
+        state.status,
+        healthAnswer(state),
+        state.session?.supplying ?? null,
+        state.monitor.kind === "lost",
+      ],
     ]),
   );
   assert.deepEqual(summary, {
@@ -226,7 +244,7 @@ const TABLE: readonly Row[] = [
     command: chargingStarted(bob),
     outcomes: {
       "offline, not ready": refused("offline", "OK", false),
-      "available": busy("charging", "OK", "start session", "status charging", "supply"),
+      "available": busy("charging", "OK", "start session", "status charging (forced)", "supply"),
       "charging (auto plug-in)": refused("charging", "OK", true),
       "charging, waiting for plug-in (manual)": refused("charging", "OK", true),
       "fault": refused("fault", "KO", false),
@@ -509,7 +527,8 @@ const TABLE: readonly Row[] = [
     },
   },
   {
-    title: "a Monitor probe changes nothing visible, except that it ends a Monitor loss",
+    title:
+      "a single probe changes nothing visible: a Monitor loss ends only when a Monitor watches again",
     command: probe,
     outcomes: {
       "offline, not ready": SAME,
@@ -519,7 +538,7 @@ const TABLE: readonly Row[] = [
       "fault": SAME,
       "out_of_service": SAME,
       "offline by CP_ERROR_SIMULATED": SAME,
-      "offline, Monitor lost": idle("available", "OK", "status available"),
+      "offline, Monitor lost": SAME,
     },
   },
   {
@@ -709,7 +728,7 @@ Deno.test("CP_ERROR_FIXED during a session keeps the session and makes health OK
 });
 
 Deno.test("CP_INFO reconciliation", async (t) => {
-  const probed = run(AUTO, [ready, T0], [probe, T0]);
+  const probed = run(AUTO, [ready, T0], ...watchedUntil(T0));
   const info = (status: string): Command => ({ type: "cp_info", status });
 
   await t.step("Central's view agreeing (any case) re-sends nothing", () => {
@@ -740,7 +759,7 @@ Deno.test("CP_INFO reconciliation", async (t) => {
   });
 
   await t.step("while charging, the real status re-sent is charging", () => {
-    const busyProbed = run(AUTO, [ready, T0], [probe, T0], [chargingStarted(alice), T0]);
+    const busyProbed = run(AUTO, [ready, T0], ...watchedUntil(T0), [chargingStarted(alice), T0]);
     const result = apply(busyProbed, info("available"), T0 + 1_000);
     assert.deepEqual(effectsOf(result.effects), ["status charging (forced)"]);
     assert.ok(result.state.session !== null);
@@ -764,12 +783,22 @@ Deno.test("CP_INFO reconciliation", async (t) => {
 });
 
 Deno.test("Monitor loss", async (t) => {
-  const probedCharging = run(AUTO, [ready, T0], [probe, T0], [chargingStarted(alice), T0]);
+  const probedCharging = run(
+    AUTO,
+    [ready, T0],
+    ...watchedUntil(T0),
+    [chargingStarted(alice), T0],
+  );
 
   await t.step("an idle point never goes offline when probing stops", () => {
-    const probedIdle = run(AUTO, [ready, T0], [probe, T0]);
+    const probedIdle = run(AUTO, [ready, T0], ...watchedUntil(T0));
     const result = apply(probedIdle, tick, T0 + 3_600_000);
-    assert.equal(result.state, probedIdle);
+    assert.equal(result.state.status, "available");
+    assert.equal(
+      result.state.monitor.kind === "watching",
+      false,
+      "a silent Monitor stops counting",
+    );
     assert.deepEqual(effectsOf(result.effects), []);
   });
 
@@ -783,19 +812,22 @@ Deno.test("Monitor loss", async (t) => {
     assert.equal(result.state, probedCharging);
   });
 
-  await t.step("after the timeout the supply stops silently and the point goes offline", () => {
-    const result = apply(probedCharging, tick, T0 + 5_000);
-    assert.equal(result.state.status, "offline");
-    assert.equal(result.state.monitorLost, true);
-    assert.equal(result.state.session, null);
-    assert.deepEqual(effectsOf(result.effects), [
-      "end session without charging_completed",
-      "status offline",
-    ]);
-    const ended = result.effects.find((effect) => effect.kind === "end_session");
-    assert.equal(ended?.kind === "end_session" && ended.cause, "monitor_lost");
-    assert.ok(warns(result.effects));
-  });
+  await t.step(
+    "after the timeout the supply stops with a monitor_lost ticket, then offline",
+    () => {
+      const result = apply(probedCharging, tick, T0 + 5_000);
+      assert.equal(result.state.status, "offline");
+      assert.equal(result.state.monitor.kind === "lost", true);
+      assert.equal(result.state.session, null);
+      assert.deepEqual(effectsOf(result.effects), [
+        "end session with charging_completed monitor_lost",
+        "status offline",
+      ]);
+      const ended = result.effects.find((effect) => effect.kind === "end_session");
+      assert.equal(ended?.kind === "end_session" && ended.cause, "monitor_lost");
+      assert.ok(warns(result.effects));
+    },
+  );
 
   await t.step("the timeout follows the settings", () => {
     const settings = { ...AUTO, monitorTimeoutMs: 10_000 };
@@ -812,8 +844,17 @@ Deno.test("Monitor loss", async (t) => {
     assert.equal(refusedStart.state.session, null);
     assert.deepEqual(effectsOf(refusedStart.effects), ["status offline (forced)"]);
 
-    const back = apply(lost, probe, T0 + 7_000);
-    assert.equal(back.state.monitorLost, false);
+    const oneProbe = apply(lost, probe, T0 + 7_000);
+    assert.equal(
+      oneProbe.state.monitor.kind === "lost",
+      true,
+      "one probe is not a Monitor watching again",
+    );
+    assert.deepEqual(effectsOf(oneProbe.effects), []);
+
+    const second = apply(oneProbe.state, probe, T0 + 8_000);
+    const back = apply(second.state, probe, T0 + 9_000);
+    assert.equal(back.state.monitor.kind === "lost", false);
     assert.equal(back.state.status, "available");
     assert.deepEqual(effectsOf(back.effects), ["status available"]);
 
@@ -825,9 +866,11 @@ Deno.test("Monitor loss", async (t) => {
   await t.step("probes returning to a point that went to fault meanwhile keep it in fault", () => {
     const lost = apply(probedCharging, tick, T0 + 5_000).state;
     const faulted = apply(lost, { type: "fault" }, T0 + 6_000).state;
-    const back = apply(faulted, probe, T0 + 7_000);
+    let back = apply(faulted, probe, T0 + 7_000);
+    back = apply(back.state, probe, T0 + 8_000);
+    back = apply(back.state, probe, T0 + 9_000);
     assert.equal(back.state.status, "fault");
-    assert.equal(back.state.monitorLost, false);
+    assert.equal(back.state.monitor.kind === "lost", false);
     assert.deepEqual(effectsOf(back.effects), []);
   });
 
@@ -844,7 +887,7 @@ Deno.test("manual plug-in mode", async (t) => {
   await t.step("authorization starts a session that waits for the vehicle", () => {
     assert.equal(authorized.state.status, "charging");
     assert.equal(authorized.state.session?.supplying, false);
-    assert.deepEqual(effectsOf(authorized.effects), ["start session", "status charging"]);
+    assert.deepEqual(effectsOf(authorized.effects), ["start session", "status charging (forced)"]);
   });
 
   await t.step("plug_in starts the supply", () => {
@@ -867,7 +910,11 @@ Deno.test("manual plug-in mode", async (t) => {
     const plugged = apply(available, { type: "plug_in" }, T0, MANUAL).state;
     const result = apply(plugged, chargingStarted(alice), T0 + 1_000, MANUAL);
     assert.equal(result.state.session?.supplying, true);
-    assert.deepEqual(effectsOf(result.effects), ["start session", "status charging", "supply"]);
+    assert.deepEqual(effectsOf(result.effects), [
+      "start session",
+      "status charging (forced)",
+      "supply",
+    ]);
   });
 
   await t.step("no vehicle within the plug-in timeout ends with plug_in_timeout", () => {
@@ -905,7 +952,8 @@ Deno.test("manual plug-in mode", async (t) => {
 Deno.test("shutdown ends a session with engine_shutdown and goes offline, not ready", () => {
   const result = apply(charging, { type: "shutdown" }, T0 + 30_000);
   assert.equal(result.state.status, "offline");
-  assert.equal(result.state.ready, false);
+  assert.equal(isReady(result.state), false);
+  assert.equal(result.state.startup.phase, "stopped");
   assert.equal(result.state.session, null);
   const ended = result.effects.find((effect) => effect.kind === "end_session");
   assert.deepEqual(ended, {
@@ -921,7 +969,12 @@ Deno.test("shutdown ends a session with engine_shutdown and goes offline, not re
 });
 
 Deno.test("every way a session ends matches protocol.md 3.4", async (t) => {
-  const probedCharging = run(AUTO, [ready, T0], [probe, T0], [chargingStarted(alice), T0]);
+  const probedCharging = run(
+    AUTO,
+    [ready, T0],
+    ...watchedUntil(T0),
+    [chargingStarted(alice), T0],
+  );
   const waiting = SCENARIOS["charging, waiting for plug-in (manual)"].state;
   const cases: {
     how: string;
@@ -999,7 +1052,7 @@ Deno.test("every way a session ends matches protocol.md 3.4", async (t) => {
       from: probedCharging,
       command: tick,
       now: T0 + 5_000,
-      completed: null,
+      completed: "monitor_lost",
       cause: "monitor_lost",
       then: "offline",
       health: "OK",
@@ -1053,9 +1106,134 @@ Deno.test("transition never mutates its input, for every command in every state"
 
 Deno.test("healthAnswer is KO in fault or with the health flag KO, OK otherwise", () => {
   const base = initialState();
+  assert.ok(base.session === null);
   assert.equal(healthAnswer(base), "OK");
   assert.equal(healthAnswer({ ...base, status: "fault" }), "KO");
   assert.equal(healthAnswer({ ...base, status: "fault", healthy: true }), "KO");
   assert.equal(healthAnswer({ ...base, status: "available", healthy: false }), "KO");
-  assert.equal(healthAnswer({ ...base, status: "charging" }), "OK");
+  const session = {
+    id: "s",
+    driver: alice,
+    authorizedAt: T0,
+    supplying: true,
+    origin: "central",
+  } as const;
+  assert.equal(healthAnswer({ ...base, status: "charging", session }), "OK");
+});
+
+Deno.test("only a watching Monitor counts for Monitor loss (protocol.md 5)", async (t) => {
+  await t.step("one manual probe, then a session 16 s later: the session is never stopped", () => {
+    let state = run(AUTO, [ready, T0], [probe, T0], [chargingStarted(alice), T0 + 16_000]);
+    for (let now = T0 + 17_000; now <= T0 + 120_000; now += 1_000) {
+      state = apply(state, tick, now).state;
+    }
+    assert.equal(state.session?.driver.username, "alice");
+    assert.equal(state.status, "charging");
+  });
+
+  await t.step("a container health check every 10 s during a session has no effect", () => {
+    let state = run(AUTO, [ready, T0], [chargingStarted(alice), T0]);
+    for (let now = T0 + 1_000; now <= T0 + 120_000; now += 1_000) {
+      if ((now - T0) % 10_000 === 0) state = apply(state, probe, now).state;
+      state = apply(state, tick, now).state;
+    }
+    assert.equal(state.monitor.kind === "watching", false);
+    assert.equal(state.session?.driver.username, "alice");
+  });
+
+  await t.step("three probes a second apart make a watching Monitor; a gap starts again", () => {
+    let state = run(AUTO, [ready, T0]);
+    state = apply(state, probe, T0 + 1_000).state;
+    state = apply(state, probe, T0 + 2_000).state;
+    assert.equal(state.monitor.kind === "watching", false);
+    state = apply(state, probe, T0 + 6_000).state;
+    assert.deepEqual(
+      state.monitor,
+      { kind: "probed", lastProbeAt: T0 + 6_000, streak: 1 },
+      "a 4 s gap is not the Monitor's cadence",
+    );
+    state = apply(state, probe, T0 + 7_000).state;
+    const third = apply(state, probe, T0 + 8_000);
+    assert.equal(third.state.monitor.kind === "watching", true);
+  });
+
+  await t.step("the silence counts from the later of the last probe and the session start", () => {
+    const watched = run(AUTO, [ready, T0], ...watchedUntil(T0), [
+      chargingStarted(alice),
+      T0 + 4_000,
+    ]);
+    assert.equal(apply(watched, tick, T0 + 8_999).state.session?.driver.username, "alice");
+    const lost = apply(watched, tick, T0 + 9_000);
+    assert.equal(lost.state.session, null);
+    assert.equal(lost.state.monitor.kind === "lost", true);
+  });
+
+  await t.step("a Monitor silent while idle stops counting: a later session is not stopped", () => {
+    let state = run(AUTO, [ready, T0], ...watchedUntil(T0));
+    state = apply(state, tick, T0 + 6_000).state;
+    assert.equal(state.monitor.kind === "watching", false);
+    state = apply(state, chargingStarted(alice), T0 + 60_000).state;
+    for (let now = T0 + 61_000; now <= T0 + 90_000; now += 1_000) {
+      state = apply(state, tick, now).state;
+    }
+    assert.equal(state.session?.driver.username, "alice");
+  });
+});
+
+Deno.test("after start-up the point announces available at a Monitor's first probe, or without one after the wait", async (t) => {
+  const WAITING = DEFAULT_SETTINGS;
+  assert.equal(WAITING.monitorWaitMs, 20_000);
+  const readyState = apply(initialState(), ready, T0, WAITING);
+
+  await t.step("ready alone leaves the point offline, saying what it waits for", () => {
+    assert.equal(readyState.state.status, "offline");
+    assert.equal(isReady(readyState.state), true);
+    assert.equal(readyState.state.startup.phase, "waiting");
+    assert.deepEqual(effectsOf(readyState.effects), []);
+    assert.ok(readyState.effects.some((effect) => effect.kind === "log"));
+  });
+
+  await t.step(
+    "a session Central hands out meanwhile is taken, and the point is open after it",
+    () => {
+      const result = apply(readyState.state, chargingStarted(alice), T0 + 5_000, WAITING);
+      assert.equal(result.state.session?.driver.username, "alice");
+      assert.equal(result.state.startup.phase, "open");
+      const ended = apply(result.state, { type: "unplug" }, T0 + 9_000, WAITING);
+      assert.equal(ended.state.status, "available");
+    },
+  );
+
+  await t.step("a Monitor's first probe (it starts 15 s late) opens it at once", () => {
+    const first = apply(readyState.state, probe, T0 + 15_000, WAITING);
+    assert.equal(first.state.status, "available");
+    assert.deepEqual(effectsOf(first.effects), ["status available"]);
+  });
+
+  await t.step("without a Monitor it opens on the first tick after the wait", () => {
+    const before = apply(readyState.state, tick, T0 + 19_999, WAITING);
+    assert.equal(before.state.status, "offline");
+    const after = apply(readyState.state, tick, T0 + 20_000, WAITING);
+    assert.equal(after.state.status, "available");
+    assert.deepEqual(effectsOf(after.effects), ["status available"]);
+  });
+
+  await t.step("a probe before the engine is ready opens it as soon as it is ready", () => {
+    const probed = apply(initialState(), probe, T0 - 500, WAITING).state;
+    assert.equal(apply(probed, ready, T0, WAITING).state.status, "available");
+  });
+
+  await t.step("a fault during the wait is kept; recovering after the wait opens it", () => {
+    let state = apply(readyState.state, { type: "fault" }, T0 + 2_000, WAITING).state;
+    state = apply(state, tick, T0 + 20_000, WAITING).state;
+    assert.equal(state.status, "fault");
+    const recovered = apply(state, { type: "recover" }, T0 + 21_000, WAITING);
+    assert.equal(recovered.state.status, "available");
+  });
+
+  await t.step("--monitor-wait 0 opens it as soon as it is ready", () => {
+    const result = apply(initialState(), ready, T0, { ...WAITING, monitorWaitMs: 0 });
+    assert.equal(result.state.status, "available");
+    assert.deepEqual(effectsOf(result.effects), ["status available"]);
+  });
 });

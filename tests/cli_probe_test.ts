@@ -6,7 +6,7 @@
  * client never sees a framing byte.
  */
 import assert from "node:assert/strict";
-import { parseProbeArgs, type ProbeIo } from "../src/cli_probe.ts";
+import { parseProbeArgs, type ProbeIo } from "../src/cli/probe_command.ts";
 import { ACK, encodeFrame, ETX, NACK, STX } from "../src/protocol/health_frames.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort, startTaskArgs } from "./support/engine_process.ts";

@@ -4,8 +4,10 @@
  * environment and no real output.
  */
 import assert from "node:assert/strict";
-import { type CliIo, type EngineConfig, parseCli, SETTINGS } from "../src/config.ts";
-import { VERSION } from "../src/version.ts";
+import type { CliIo } from "../src/cli/command_line.ts";
+import { parseCli } from "../src/cli/engine_command.ts";
+import { type EngineConfig, SETTINGS, shownDefault } from "../src/cli/settings.ts";
+import { VERSION } from "../src/cli/version.ts";
 
 /** A fake io with the given environment, capturing what is written. */
 function fakeIo(env: Record<string, string> = {}) {
@@ -46,13 +48,15 @@ const DEFAULTS: EngineConfig = {
   healthHost: "0.0.0.0",
   kafkaBrokers: ["localhost:9092"],
   kafkaGroupId: "engine_group_CP_001",
-  progressIntervalSeconds: 5,
+  progressIntervalSeconds: 1,
   cpEventsTopic: "cp-events",
   centralEventsTopic: "central-events",
   timeScale: 1,
   seed: null,
   logLevel: "info",
   logFormat: "text",
+  powerRampSeconds: 0,
+  monitorWaitSeconds: 20,
   monitorTimeoutSeconds: 5,
   commandMaxAgeSeconds: 30,
   plugIn: "auto",
@@ -108,6 +112,8 @@ const EXAMPLES: Record<
   seed: { flag: ["42", 42], env: ["-7", -7] },
   logLevel: { flag: ["debug", "debug"], env: ["warning", "warning"] },
   logFormat: { flag: ["text", "text"], env: ["json", "json"] },
+  powerRampSeconds: { flag: ["30", 30], env: ["0", 0] },
+  monitorWaitSeconds: { flag: ["0", 0], env: ["15", 15] },
   monitorTimeoutSeconds: { flag: ["3", 3], env: ["4", 4] },
   commandMaxAgeSeconds: { flag: ["10", 10], env: ["20", 20] },
   plugIn: { flag: ["auto", "auto"], env: ["manual", "manual"] },
@@ -288,7 +294,8 @@ Deno.test("--help exits 0 and lists every flag with its environment variable", a
         const flag = setting.flag.split(" ")[0]!;
         assert.ok(help.includes(flag), `${flag} is listed`);
         assert.ok(help.includes(`[env: ${setting.env}`), `${setting.env} is listed`);
-        if ("shown" in setting) assert.ok(help.includes(`default: ${setting.shown}`));
+        const shown = shownDefault(setting);
+        if (shown !== undefined) assert.ok(help.includes(`default: ${shown}`), `${flag}: ${shown}`);
       }
       assert.ok(help.includes("--version"));
     });

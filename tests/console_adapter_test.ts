@@ -8,9 +8,9 @@ import {
   type ConsoleEngine,
   type ConsoleTerminal,
   OperatorConsole,
-} from "../src/adapters/console.ts";
+} from "../src/adapters/console/console.ts";
 import type { Command } from "../src/domain/charge_point.ts";
-import type { CommandSource, EngineSnapshot } from "../src/engine.ts";
+import type { CommandSource, EngineSnapshot } from "../src/app/engine.ts";
 import type { DecodedCommand } from "../src/protocol/commands.ts";
 import type { LogRecord } from "../src/adapters/logging.ts";
 
@@ -51,6 +51,7 @@ class FakeEngine implements ConsoleEngine {
       health: "OK",
       vehiclePluggedIn: false,
       lastProbeAt: null,
+      monitorWatching: false,
       monitorLost: false,
       session: null,
     };
@@ -78,7 +79,7 @@ function setup(localUser: string | null = null) {
       colors256: false,
     },
     terminal,
-    () => 0,
+    { now: () => 0 },
   );
   console.attach(engine, { connected: true, backlog: 0 });
   return { terminal, engine, console };

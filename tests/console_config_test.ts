@@ -1,6 +1,7 @@
 /** The console's settings: `--console`, `--no-console`, `CONSOLE` and `--local-user`. */
 import assert from "node:assert/strict";
-import { type CliIo, type CliResult, parseCli } from "../src/config.ts";
+import type { CliIo } from "../src/cli/command_line.ts";
+import { type CliResult, parseCli } from "../src/cli/engine_command.ts";
 
 function parse(args: string[], env: Record<string, string> = {}) {
   const stderr: string[] = [];

@@ -7,14 +7,14 @@ import {
   progressBar,
   renderPanel,
   sanitize,
-} from "../src/adapters/console_panel.ts";
+} from "../src/adapters/console/panel.ts";
 import {
   actionForKey,
   editPrompt,
   MAX_USER_NAME,
   splitKeys,
-} from "../src/adapters/console_keys.ts";
-import type { EngineSnapshot, SessionView } from "../src/engine.ts";
+} from "../src/adapters/console/keys.ts";
+import type { EngineSnapshot, SessionView } from "../src/app/engine.ts";
 
 const ESC = "\x1b";
 const ANY_ESCAPE = new RegExp(`${ESC}\\[[0-9;]*m`);
@@ -30,6 +30,7 @@ function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
     health: "OK",
     vehiclePluggedIn: false,
     lastProbeAt: null,
+    monitorWatching: false,
     monitorLost: false,
     session: null,
     ...overrides,

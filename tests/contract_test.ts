@@ -17,7 +17,7 @@ import {
   statusChangeEvent,
 } from "../src/protocol/events.ts";
 import { type EndReason, STATUSES } from "../src/domain/charge_point.ts";
-import { SETTINGS } from "../src/config.ts";
+import { SETTINGS } from "../src/cli/settings.ts";
 
 const document = loadContract();
 const checker = publishedEventChecker(document);
@@ -45,8 +45,8 @@ Deno.test("the validation of the document can fail: a misspelt key is reported",
 
 Deno.test("the channels' addresses are the engine's default topics", () => {
   const channels = document["channels"] as Record<string, { address: string }>;
-  assert.equal(channels["cpEvents"]?.address, SETTINGS.cpEventsTopic.shown);
-  assert.equal(channels["centralEvents"]?.address, SETTINGS.centralEventsTopic.shown);
+  assert.equal(channels["cpEvents"]?.address, SETTINGS.cpEventsTopic.default);
+  assert.equal(channels["centralEvents"]?.address, SETTINGS.centralEventsTopic.default);
   assert.deepEqual(checker.publishedEventTypes, [
     "CP_REGISTRATION",
     "cp_status_change",

@@ -7,7 +7,7 @@ import {
   DUPLICATE_REPORT_INTERVAL_MS,
   DuplicateEngineDetector,
   type GroupMember,
-} from "../src/adapters/duplicate_engine.ts";
+} from "../src/adapters/kafka/duplicate_engine.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 

@@ -13,12 +13,12 @@ import {
 } from "./support/engine_process.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { logLines, readTopic, storedEvents, testStateDir } from "./support/engine_state.ts";
-import { probeHealth } from "../src/probe.ts";
-import { KafkaBus } from "../src/adapters/kafka.ts";
-import { SqliteOutbox } from "../src/adapters/sqlite_outbox.ts";
+import { probeHealth } from "../src/adapters/health/probe_client.ts";
+import { KafkaBus } from "../src/adapters/kafka/bus.ts";
+import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
 import { engineLogger } from "../src/adapters/logging.ts";
-import { systemClock } from "../src/ports.ts";
-import { parseCli } from "../src/config.ts";
+import { systemClock } from "../src/adapters/clock.ts";
+import { parseCli } from "../src/cli/engine_command.ts";
 import { statusChangeEvent } from "../src/protocol/events.ts";
 
 const REAL_PARTS = { sanitizeOps: false, sanitizeResources: false } as const;

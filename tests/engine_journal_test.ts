@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { getLogger } from "@logtape/logtape";
-import { Engine } from "../src/engine.ts";
-import type { EventPublisher, OutboundEvent } from "../src/ports.ts";
+import { Engine } from "../src/app/engine.ts";
+import type { EventPublisher, OutboundEvent } from "../src/app/ports.ts";
 import { seededRandom } from "../src/domain/random.ts";
-import { SqliteOutbox } from "../src/adapters/sqlite_outbox.ts";
+import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
 import { portOf } from "./support/fake_clock.ts";
+import { REGISTRATION_QUIET_MS } from "../src/app/status_coalescer.ts";
 import { InProcessMeter } from "./support/in_process_meter.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -64,7 +65,7 @@ async function withEngine(
   const fake = FakeTimers.createClock(T0);
   const timeScale = 10;
   let outbox = SqliteOutbox.open(dir, CP, { clock: { now: () => fake.now } });
-  const meter = new InProcessMeter(timeScale);
+  let meter = new InProcessMeter(timeScale);
   let ids = 0;
   let commands = 0;
   const build = (publisher: OutboxPublisher) =>
@@ -76,6 +77,7 @@ async function withEngine(
       progressIntervalMs: 1_000,
       timeScale,
       cpEventsTopic: "cp-events",
+      settings: { monitorWaitMs: 0 },
     }, {
       clock: portOf(fake),
       random: seededRandom(1),
@@ -108,6 +110,8 @@ async function withEngine(
     },
     /** A crash: the database is closed without any cleanup and opened again by a new engine. */
     restart() {
+      // The crash takes the charging loop with it.
+      meter = new InProcessMeter(timeScale);
       rig.outbox.close();
       outbox = SqliteOutbox.open(dir, CP, { clock: { now: () => fake.now } });
       rig.outbox = outbox;
@@ -197,7 +201,7 @@ Deno.test("after a crash, recover sends one engine_recovered ticket after the re
     restarted.register();
     assert.equal(restarted.recover()?.sessionId, journaled.sessionId);
     restarted.markReady();
-    await restarted.idle();
+    await rig.tick(REGISTRATION_QUIET_MS); // Central ignores available within 5 s of registering
     assert.deepEqual(rig.publisher.waiting(), [
       "CP_REGISTRATION:offline",
       "charging_completed:engine_recovered",

@@ -2,9 +2,13 @@
  * Unit tests of the fleet's command line and fleet files (JSON and YAML).
  */
 import assert from "node:assert/strict";
-import type { CliIo } from "../src/config.ts";
-import { defaultFleetGroupId, type FleetCliResult, parseFleetCli } from "../src/cli_fleet.ts";
-import { FleetFileError, generateMembers, parseFleetFile } from "../src/fleet_file.ts";
+import type { CliIo } from "../src/cli/command_line.ts";
+import {
+  defaultFleetGroupId,
+  type FleetCliResult,
+  parseFleetCli,
+} from "../src/cli/fleet_command.ts";
+import { FleetFileError, generateMembers, parseFleetFile } from "../src/fleet/members_file.ts";
 
 const DEFAULTS = { location: "Lab", maxPowerKw: 22, tariffEurPerKwh: 0.3, healthPortBase: 6000 };
 

@@ -8,7 +8,7 @@ import {
   type FleetEvent,
   FleetSchedule,
   type FleetScheduleOptions,
-} from "../src/fleet_schedule.ts";
+} from "../src/fleet/schedule.ts";
 
 const CP_IDS = Array.from({ length: 50 }, (_, i) => `CP_${String(i + 1).padStart(4, "0")}`);
 

@@ -6,11 +6,16 @@
 import assert from "node:assert/strict";
 import { brokerAddress, CentralDouble, type SeenEvent, uniqueTopics } from "./support/kafka.ts";
 import { EngineProcess } from "./support/engine_process.ts";
-import { Fleet, type FleetLoad, type FleetMember } from "../src/fleet.ts";
-import { WorkerChargingMeter } from "../src/adapters/charging_worker.ts";
-import { systemClock } from "../src/ports.ts";
-import { probeHealth } from "../src/probe.ts";
-import type { FleetEvent } from "../src/fleet_schedule.ts";
+import { Fleet, type FleetLoad, type FleetMember } from "../src/fleet/fleet.ts";
+import { WorkerChargingMeter } from "../src/adapters/charging/worker.ts";
+import { HealthServer } from "../src/adapters/health/server.ts";
+import { KafkaBus } from "../src/adapters/kafka/bus.ts";
+import { engineLogger } from "../src/adapters/logging.ts";
+import { processControl } from "../src/adapters/signals.ts";
+import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
+import { systemClock } from "../src/adapters/clock.ts";
+import { probeHealth } from "../src/adapters/health/probe_client.ts";
+import type { FleetEvent } from "../src/fleet/schedule.ts";
 
 const NO_LOAD: FleetLoad = {
   sessionsPerMinute: 0,
@@ -29,7 +34,10 @@ function members(prefix: string, count: number): FleetMember[] {
   }));
 }
 
-/** A fleet wired to the real broker; `workers` counts the charging meters it builds. */
+/**
+ * A fleet wired to the real broker, real health ports, a real durable store and the real
+ * Worker. (One Worker for the whole fleet is structural: the fleet is given one meter.)
+ */
 async function startFleet(
   topics: { cpEvents: string; centralEvents: string },
   points: FleetMember[],
@@ -37,32 +45,50 @@ async function startFleet(
   timeScale = 1,
 ) {
   const broker = await brokerAddress();
-  const built = { workers: 0 };
+  const stateDir = await Deno.makeTempDir({ prefix: "fleet-test-" });
+  const groupId = `fleet_group_${crypto.randomUUID()}`;
+  const store = SqliteOutbox.open(stateDir, groupId, { clock: systemClock });
+  const bus = new KafkaBus({
+    brokers: [broker],
+    clientId: "fleet-test",
+    groupId,
+    cpEventsTopic: topics.cpEvents,
+    centralEventsTopic: topics.centralEvents,
+  }, { logger: engineLogger("kafka"), clock: systemClock, outbox: store });
   const fleet = new Fleet({
     members: points,
     healthHost: "127.0.0.1",
-    kafka: {
-      brokers: [broker],
-      clientId: "fleet-test",
-      groupId: `fleet_group_${crypto.randomUUID()}`,
+    behaviour: {
+      progressIntervalMs: 1000,
+      timeScale,
       cpEventsTopic: topics.cpEvents,
-      centralEventsTopic: topics.centralEvents,
+      commandMaxAgeMs: 30_000,
+      powerRampSeconds: 0,
+      settings: { monitorWaitMs: 0 },
     },
-    progressIntervalMs: 1000,
-    timeScale,
-    commandMaxAgeMs: 30_000,
-    settings: {},
     seed: 7,
     load,
   }, {
     clock: systemClock,
-    createMeter: (scale) => {
-      built.workers++;
-      return new WorkerChargingMeter({ timeScale: scale });
-    },
+    newId: () => crypto.randomUUID(),
+    logger: engineLogger("fleet"),
+    engineLogger: engineLogger("engine"),
+    bus,
+    meter: new WorkerChargingMeter({ timeScale }),
+    journalOf: (cpId) => store.journal(cpId),
+    openHealthPort: (address, source, logger) =>
+      HealthServer.listen({ ...address, logger }, source),
+    healthLogger: (cpId) => engineLogger("health").with({ cp_id: cpId }),
+    process: processControl,
   });
   await fleet.start();
-  return { fleet, built };
+  const stop = fleet.stop.bind(fleet);
+  fleet.stop = async () => {
+    const delivered = await stop();
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    return delivered;
+  };
+  return { fleet };
 }
 
 function from(cpId: string, name: string) {
@@ -81,7 +107,7 @@ Deno.test("a fleet of 20 points: each registers and goes available under its own
   const topics = uniqueTopics("fleet20");
   const central = await CentralDouble.start(await brokerAddress(), topics);
   const points = members("FLT20", 20);
-  const { fleet, built } = await startFleet(topics, points);
+  const { fleet } = await startFleet(topics, points);
   try {
     await central.waitFor(
       "20 registrations and 20 available statuses",
@@ -130,7 +156,6 @@ Deno.test("a fleet of 20 points: each registers and goes available under its own
       assert.deepEqual(statusesOf(central, point.cpId), ["available"], point.cpId);
       assert.equal(fleet.engines.get(point.cpId)!.state.status, "available");
     }
-    assert.equal(built.workers, 1, "one charging Worker for the whole fleet");
   } finally {
     await fleet.stop();
     await central.close();
@@ -141,7 +166,7 @@ Deno.test("sessions on several points of a fleet are metered by the one Worker a
   const topics = uniqueTopics("fleetcharge");
   const central = await CentralDouble.start(await brokerAddress(), topics);
   const points = members("FLTC", 4);
-  const { fleet, built } = await startFleet(topics, points);
+  const { fleet } = await startFleet(topics, points);
   let stopped = false;
   try {
     await central.waitFor(
@@ -169,7 +194,6 @@ Deno.test("sessions on several points of a fleet are metered by the one Worker a
         ),
     );
     assert.equal(central.events.filter(from("FLTC_0004", "charging_progress")).length, 0);
-    assert.equal(built.workers, 1);
     assert.equal(await fleet.stop(), true);
     stopped = true;
     await central.waitFor(
@@ -241,6 +265,8 @@ Deno.test("`ev-cp-engine fleet --count 3` runs as its own process and shuts ever
     topics.centralEvents,
     "--group-id",
     `fleet_group_${crypto.randomUUID()}`,
+    "--monitor-wait",
+    "0",
   ]);
   try {
     await central.waitFor(

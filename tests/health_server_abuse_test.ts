@@ -12,8 +12,8 @@ import {
   type HealthAnswer,
   HealthServer,
   type HealthSource,
-} from "../src/adapters/health_server.ts";
-import { probeHealth } from "../src/probe.ts";
+} from "../src/adapters/health/server.ts";
+import { probeHealth } from "../src/adapters/health/probe_client.ts";
 import { seededRandom } from "../src/domain/random.ts";
 
 const IDLE_CLIENTS = 500;

@@ -10,7 +10,7 @@ import {
   HealthServer,
   type HealthServerOptions,
   type HealthSource,
-} from "../src/adapters/health_server.ts";
+} from "../src/adapters/health/server.ts";
 import { ACK, encodeFrame, ETX, NACK, STX } from "../src/protocol/health_frames.ts";
 
 const encoder = new TextEncoder();

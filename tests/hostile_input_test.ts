@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { decodeCommand } from "../src/protocol/commands.ts";
-import { INPUT_LOG_MAX_LINES, INPUT_LOG_WINDOW_MS } from "../src/input_log.ts";
+import { INPUT_LOG_MAX_LINES, INPUT_LOG_WINDOW_MS } from "../src/app/command_log.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 import { health } from "./support/health.ts";

@@ -5,13 +5,16 @@
  * with one clear error when the password is wrong.
  */
 import assert from "node:assert/strict";
-import { type CliIo, type EngineConfig, EXIT_BAD_CONFIG, parseCli } from "../src/config.ts";
+import type { CliIo } from "../src/cli/command_line.ts";
+import { parseCli } from "../src/cli/engine_command.ts";
+import { EXIT_BAD_CONFIG } from "../src/cli/exit_codes.ts";
+import type { EngineConfig } from "../src/cli/settings.ts";
 import {
   isAuthenticationFailure,
   KafkaAuthenticationError,
   kafkaSecurityOptions,
   Secret,
-} from "../src/adapters/kafka_security.ts";
+} from "../src/adapters/kafka/security.ts";
 import { CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 import { SASL_PASSWORD, SASL_USERNAME, saslBrokerAddresses } from "./support/sasl_broker.ts";

@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { KafkaBus } from "../src/adapters/kafka.ts";
-import { MemoryOutbox } from "../src/adapters/outbox.ts";
-import { type OutboundEvent, systemClock } from "../src/ports.ts";
+import { KafkaBus } from "../src/adapters/kafka/bus.ts";
+import { MemoryOutbox } from "../src/adapters/storage/memory_store.ts";
+import type { OutboundEvent } from "../src/app/ports.ts";
+import { systemClock } from "../src/adapters/clock.ts";
 import { freePort } from "./support/engine_process.ts";
 
 class FlakyOutbox extends MemoryOutbox {

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
-import { LogRateLimiter, type SuppressedSummary } from "../src/log_limiter.ts";
-import { CommandInputLog, sameFields } from "../src/input_log.ts";
+import { LogRateLimiter, type SuppressedSummary } from "../src/app/log_limiter.ts";
+import { CommandInputLog, sameFields } from "../src/app/command_log.ts";
 import { memorySink, resetLogging, setupLogging } from "../src/adapters/logging.ts";
 import { engineLogger } from "../src/adapters/logging.ts";
 import { portOf } from "./support/fake_clock.ts";

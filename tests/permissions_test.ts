@@ -10,6 +10,7 @@ import {
   CONSOLE_ENV_VARS,
   DEFAULT_STATE_DIR,
   engineEnvVars,
+  engineTaskCommands,
   KAFKAJS_ENV_VARS,
   SECRET_DIRS,
   WORKER_MODULE,
@@ -20,10 +21,15 @@ import {
   compileArgs,
   isRuntimeDownloadFailure,
 } from "../tools/compile.ts";
-import { ENV_VARS } from "../src/config.ts";
+import { ENV_VARS } from "../src/cli/settings.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
-const tasks: Record<string, string> = config.tasks;
+/** The command line of each task (a task is a string, or an object with a `command`). */
+const tasks: Record<string, string> = Object.fromEntries(
+  Object.entries(config.tasks as Record<string, string | { command: string }>).map((
+    [name, task],
+  ) => [name, typeof task === "string" ? task : task.command]),
+);
 
 const sorted = (names: readonly string[]) => [...names].sort();
 
@@ -35,6 +41,19 @@ Deno.test("the dev and start tasks grant exactly the settings table's env vars p
       assert.deepEqual(sorted(allowedEnvOf(task)), sorted(engineEnvVars()));
       assert.doesNotMatch(task, /(^|\s)(-A|--allow-all)(\s|$)/);
     });
+  }
+});
+
+Deno.test("the dev, start and fleet tasks are generated from the settings table (deno task permissions)", () => {
+  for (const [name, command] of Object.entries(engineTaskCommands())) {
+    assert.equal(tasks[name], command, `${name}: run \`deno task permissions\``);
+  }
+});
+
+Deno.test("every task a user reads has a description", () => {
+  for (const [name, task] of Object.entries(config.tasks as Record<string, unknown>)) {
+    const description = (task as { description?: unknown }).description;
+    assert.ok(typeof description === "string" && description.length > 10, name);
   }
 });
 

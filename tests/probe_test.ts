@@ -3,8 +3,8 @@
  * that misbehave, all on 127.0.0.1 with ports picked by the operating system.
  */
 import assert from "node:assert/strict";
-import { type HealthAnswer, HealthServer } from "../src/adapters/health_server.ts";
-import { probeHealth, type ProbeResult } from "../src/probe.ts";
+import { type HealthAnswer, HealthServer } from "../src/adapters/health/server.ts";
+import { probeHealth, type ProbeResult } from "../src/adapters/health/probe_client.ts";
 
 /** The answer of a probe, or its reason for having none (so that a failure shows why). */
 function answerOf(result: ProbeResult): string {

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DATABASE_FILE, SqliteOutbox, StateDirError } from "../src/adapters/sqlite_outbox.ts";
-import type { OutboundEvent } from "../src/ports.ts";
-import type { JournaledSession } from "../src/session_journal.ts";
+import {
+  DATABASE_FILE,
+  SqliteOutbox,
+  StateDirError,
+} from "../src/adapters/storage/sqlite_store.ts";
+import type { OutboundEvent } from "../src/app/ports.ts";
+import type { JournaledSession } from "../src/app/ports.ts";
 
 const CP = "CP_T1";
 const now = 1_800_000_000_000;

@@ -29,7 +29,7 @@ import { Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaTestBroker } from "./kafka_broker.ts";
 import { CentralDouble, type SeenEvent, uniqueTopics } from "../tests/support/kafka.ts";
 import { EngineProcess, freePort } from "../tests/support/engine_process.ts";
-import { probeHealth } from "../src/probe.ts";
+import { probeHealth } from "../src/adapters/health/probe_client.ts";
 import { seededRandom } from "../src/domain/random.ts";
 import { costOf, drawProfile, energyUntil } from "../src/domain/session.ts";
 
@@ -217,6 +217,9 @@ function engineArgs(
     topics.centralEvents,
     "--health-host",
     "127.0.0.1",
+    // No Monitor in the benchmark lab: available as soon as ready.
+    "--monitor-wait",
+    "0",
     ...extra,
   ];
 }

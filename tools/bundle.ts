@@ -14,8 +14,8 @@ import { WORKER_MODULE } from "./permissions.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** How the engine starts its Worker (src/adapters/charging_worker.ts); replaced in the bundle. */
-const WORKER_URL_EXPRESSION = 'new URL("./charging_worker_main.ts", import.meta.url)';
+/** How the engine starts its Worker (src/adapters/charging/worker.ts); replaced in the bundle. */
+const WORKER_URL_EXPRESSION = 'new URL("./worker_main.ts", import.meta.url)';
 
 /** Bundles `entry` (relative to the repository) into one ES module; returns its text. */
 async function bundleOne(entry: string, outFile: string): Promise<string> {
@@ -50,7 +50,7 @@ export async function bundleEngine(
     if (uses !== 1) {
       throw new Error(
         `Cannot inline the charging Worker: expected the bundle to start it once with ` +
-          `${WORKER_URL_EXPRESSION}, found ${uses} (src/adapters/charging_worker.ts changed?)`,
+          `${WORKER_URL_EXPRESSION}, found ${uses} (src/adapters/charging/worker.ts changed?)`,
       );
     }
     const inlined = main.replace(

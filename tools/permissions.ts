@@ -3,12 +3,12 @@
  * the bundle smoke test runs the single-file engine with them, and a test checks that deno.json's
  * `dev` and `start` tasks grant exactly the same environment variables.
  *
- * The environment variables come from the settings table (src/config.ts), so a new setting
+ * The environment variables come from the settings table (src/cli/settings.ts), so a new setting
  * changes every list at once.
  *
  * @module
  */
-import { ENV_VARS, SETTINGS } from "../src/config.ts";
+import { ENV_VARS, SETTINGS } from "../src/cli/settings.ts";
 
 /**
  * Environment variables kafkajs reads when it loads or logs (`NODE_ENV`, `KAFKAJS_LOG_LEVEL`,
@@ -18,17 +18,16 @@ import { ENV_VARS, SETTINGS } from "../src/config.ts";
 export const KAFKAJS_ENV_VARS: readonly string[] = ["NODE_ENV", "KAFKAJS_*"];
 
 /**
- * Environment variables the operator console reads (src/adapters/console.ts) to decide on
+ * Environment variables the operator console reads (src/adapters/console/console.ts) to decide on
  * colours: `NO_COLOR`, `TERM`, `COLORTERM`.
  */
 export const CONSOLE_ENV_VARS: readonly string[] = ["NO_COLOR", "TERM", "COLORTERM"];
 
 /** The module the charging Worker runs; it must be embedded into a compiled binary. */
-export const WORKER_MODULE = "src/adapters/charging_worker_main.ts";
+export const WORKER_MODULE = "src/adapters/charging/worker_main.ts";
 
 /** The state directory when `--state-dir` is not given (from the settings table when present). */
-export const DEFAULT_STATE_DIR: string =
-  (SETTINGS as Record<string, { readonly shown?: string }>)["stateDir"]?.shown ?? "./state";
+export const DEFAULT_STATE_DIR: string = SETTINGS.stateDir.default;
 
 /**
  * Directories the engine may read secrets from (Kafka SASL password files, TLS CA files): a local
@@ -72,4 +71,47 @@ export function allowedEnvOf(commandLine: string): string[] {
   if (flags.length !== 1) return [];
   const [, value] = flags[0]!.split("=", 2);
   return value === undefined ? ["<all>"] : value.split(",").filter((name) => name !== "");
+}
+
+/**
+ * The `deno run` flags of the engine run from source (`deno task start`, `dev`, `fleet`): the
+ * binary's, plus reading `./src`, where the charging Worker's module is loaded from.
+ */
+export function sourceRunFlags(stateDir: string = DEFAULT_STATE_DIR): string[] {
+  return [
+    "--no-prompt",
+    "--allow-net",
+    `--allow-read=${["./src", stateDir, ...SECRET_DIRS].join(",")}`,
+    `--allow-write=${stateDir}`,
+    `--allow-env=${engineEnvVars().join(",")}`,
+  ];
+}
+
+/** The commands of the tasks that run the engine from source, generated from the table. */
+export function engineTaskCommands(): Record<"dev" | "start" | "fleet", string> {
+  const flags = sourceRunFlags().join(" ");
+  return {
+    dev: `deno run --watch ${flags} main.ts`,
+    start: `deno run ${flags} main.ts`,
+    fleet: `deno run ${flags} main.ts fleet`,
+  };
+}
+
+/**
+ * Writes the engine's task commands into `deno.json` (`deno task permissions`), so that the
+ * permissions have one source; a test fails when deno.json was not updated after a new setting.
+ */
+async function writeTasks(path: URL): Promise<void> {
+  const config = JSON.parse(await Deno.readTextFile(path));
+  for (const [name, command] of Object.entries(engineTaskCommands())) {
+    const task = config.tasks[name];
+    if (typeof task === "object" && task !== null) task.command = command;
+    else config.tasks[name] = command;
+  }
+  await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
+  console.log(`Updated the dev, start and fleet tasks of ${path.pathname}`);
+}
+
+if (import.meta.main) {
+  await writeTasks(new URL("../deno.json", import.meta.url));
 }

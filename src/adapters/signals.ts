@@ -1,9 +1,10 @@
 /**
- * The process's stop request: SIGINT / SIGTERM (SIGINT / SIGBREAK on Windows), shared by the
- * engine (`main.ts`) and the fleet (`cli_fleet.ts`).
+ * The process's stop request: SIGINT / SIGTERM (SIGINT / SIGBREAK on Windows), shared by a single
+ * point and a fleet (`src/app/lifecycle.ts`).
  *
  * @module
  */
+import type { ProcessControl } from "../app/ports.ts";
 
 /**
  * Resolves with the name of the first stop signal received, or with the reason `quit` resolves
@@ -45,3 +46,9 @@ export function exitIfShutdownHangs(log: { error(message: string): void }, ms: n
   }, ms);
   return () => clearTimeout(guard);
 }
+
+/** The real process: its stop signals and its last-resort exit. */
+export const processControl: ProcessControl = {
+  waitForStop: (quit) => waitForStopSignal(quit),
+  guardShutdown: (log, ms) => exitIfShutdownHangs(log, ms),
+};

@@ -21,10 +21,11 @@ export type EndReason =
   | "fault"
   | "engine_shutdown"
   | "engine_recovered"
-  | "plug_in_timeout";
+  | "plug_in_timeout"
+  | "monitor_lost";
 
 /** Why a session ended without a `charging_completed` (Central already closed it). */
-export type SilentEndReason = "charging_stopped" | "error_simulated" | "monitor_lost";
+export type SilentEndReason = "charging_stopped" | "error_simulated";
 
 /** How a vehicle gets connected: at once on authorization, or by an explicit plug-in. */
 export type PlugInMode = "auto" | "manual";
@@ -48,34 +49,81 @@ export interface Session {
   readonly origin: "central" | "local";
 }
 
-/** Everything the state machine knows about one charging point. */
-export interface ChargePointState {
-  /** The real status, which Central should eventually see. */
-  readonly status: Status;
+/** A status of a point with no session. */
+export type IdleStatus = Exclude<Status, "charging">;
+
+/** Where a point is in its life, apart from what it does. */
+export type Startup =
+  /** Registering: commands do not flow yet (start-up steps 1-3). */
+  | { readonly phase: "starting" }
+  /** Commands flow; until a probe comes (or `monitorWaitMs` passes) the idle point says offline. */
+  | { readonly phase: "waiting"; readonly readyAt: number }
+  /** Announced to Central: an idle, healthy point is available. */
+  | { readonly phase: "open" }
+  /** Shutting down: sessions are over and the point says offline. */
+  | { readonly phase: "stopped" };
+
+/**
+ * What the engine knows of the Monitor, from the probes on its health port. Only a watching
+ * Monitor counts for Monitor loss (protocol.md 5).
+ */
+export type MonitorWatch =
+  /** No probe ever came. */
+  | { readonly kind: "unseen" }
+  /**
+   * Probes came, but not (or no longer) at a Monitor's cadence: a person's probe, a container
+   * health check every 10-30 s, or a Monitor that has just started. `streak` counts the last
+   * probes in a row each at most {@linkcode WATCHING_GAP_MS} after the one before.
+   */
+  | { readonly kind: "probed"; readonly lastProbeAt: number; readonly streak: number }
+  /** A Monitor probes at its cadence (about every second): its silence counts. */
+  | { readonly kind: "watching"; readonly lastProbeAt: number }
+  /**
+   * A watching Monitor fell silent during a session: the point is offline and refuses sessions
+   * until a Monitor watches again (`streak` as for `probed`).
+   */
+  | { readonly kind: "lost"; readonly lastProbeAt: number; readonly streak: number };
+
+/** What a point knows besides its status and session. */
+interface PointConditions {
   /** The hardware health flag; the health port answers KO when false or when in `fault`. */
   readonly healthy: boolean;
-  readonly session: Session | null;
   readonly vehiclePluggedIn: boolean;
-  /** False until the engine has registered and opened its health port (start-up step 4). */
-  readonly ready: boolean;
-  /** Epoch ms of the last Monitor probe, or null if no Monitor ever probed. */
-  readonly lastProbeAt: number | null;
-  /** True while a Monitor that probed before has been silent for longer than the timeout. */
-  readonly monitorLost: boolean;
+  readonly startup: Startup;
+  readonly monitor: MonitorWatch;
   /** Epoch ms of the last status re-sent to correct Central's view (CP_INFO), or null. */
   readonly lastReconciledAt: number | null;
 }
+
+/**
+ * Everything the state machine knows about one charging point. The status says what the point
+ * does, and only a charging point has a session: a point charging without a session, or idle
+ * with one, cannot be written down.
+ */
+export type ChargePointState =
+  | (PointConditions & { readonly status: "charging"; readonly session: Session })
+  | (PointConditions & { readonly status: IdleStatus; readonly session: null });
 
 /** Settings the state machine needs. */
 export interface ChargePointSettings {
   readonly plugInMode: PlugInMode;
   /** Milliseconds a manual-mode session waits for the vehicle. */
   readonly plugInTimeoutMs: number;
-  /** Milliseconds without a probe after which the Monitor counts as lost. */
+  /** Milliseconds without a probe after which a watching Monitor counts as lost. */
   readonly monitorTimeoutMs: number;
   /** Minimum milliseconds between two status corrections caused by `CP_INFO`. */
   readonly reconcileIntervalMs: number;
+  /**
+   * Once ready, how long the point waits for a Monitor's first probe before it says `available`
+   * without one (0: at once). The Python Monitor waits 15 s before its first probe.
+   */
+  readonly monitorWaitMs: number;
 }
+
+/** Probes this close together (ms) count as one Monitor's cadence (it probes every second). */
+export const WATCHING_GAP_MS = 2_500;
+/** Probes in a row at the Monitor's cadence after which a Monitor counts as watching. */
+export const WATCHING_STREAK = 3;
 
 /** Default settings, as the wire contract gives them. */
 export const DEFAULT_SETTINGS: ChargePointSettings = {
@@ -83,20 +131,40 @@ export const DEFAULT_SETTINGS: ChargePointSettings = {
   plugInTimeoutMs: 60_000,
   monitorTimeoutMs: 5_000,
   reconcileIntervalMs: 10_000,
+  monitorWaitMs: 20_000,
 };
 
 /** The state of a charging point that has just started: offline, healthy, idle. */
 export function initialState(): ChargePointState {
   return {
     status: "offline",
-    healthy: true,
     session: null,
+    healthy: true,
     vehiclePluggedIn: false,
-    ready: false,
-    lastProbeAt: null,
-    monitorLost: false,
+    startup: { phase: "starting" },
+    monitor: { kind: "unseen" },
     lastReconciledAt: null,
   };
+}
+
+/** Whether commands flow and the point is not shutting down (start-up step 4 reached). */
+export function isReady(state: ChargePointState): boolean {
+  return state.startup.phase === "waiting" || state.startup.phase === "open";
+}
+
+/** Epoch ms of the last probe on the health port, or null if none came. */
+export function lastProbeAt(state: ChargePointState): number | null {
+  return state.monitor.kind === "unseen" ? null : state.monitor.lastProbeAt;
+}
+
+/** The same point, idle with `status` (any session it had is gone). */
+function idleAs(state: ChargePointState, status: IdleStatus): ChargePointState {
+  return { ...state, status, session: null };
+}
+
+/** The same point, charging `session`. */
+function chargingWith(state: ChargePointState, session: Session): ChargePointState {
+  return { ...state, status: "charging", session };
 }
 
 /** A command, from Central (Kafka), the operator console, or the engine itself. */
@@ -181,27 +249,61 @@ export function healthAnswer(state: ChargePointState): "OK" | "KO" {
 }
 
 /**
- * Ends the active session, if any, and returns the state without it plus the effect.
+ * Ends the active session, if any: the point without it (idle with `then`) plus the effect.
  * `completed` is the `charging_completed` reason, or null when Central already closed it.
  */
 function endSession(
   state: ChargePointState,
+  then: IdleStatus,
   completed: EndReason | null,
   cause: EndReason | SilentEndReason,
 ): { state: ChargePointState; effects: Effect[] } {
-  if (state.session === null) return { state, effects: [] };
+  const idle = idleAs(state, then);
+  if (state.session === null) return { state: idle, effects: [] };
   return {
-    state: { ...state, session: null },
+    state: idle,
     effects: [{ kind: "end_session", session: state.session, completed, cause }],
   };
 }
 
 /**
  * Where the point goes when it is free again: available, unless the Monitor is lost or the
- * engine is not (or no longer) ready to take sessions.
+ * engine is not (or not yet, or no longer) open for sessions.
  */
-function idleStatus(state: ChargePointState): Status {
-  return state.monitorLost || !state.ready ? "offline" : "available";
+function idleStatus(state: ChargePointState): IdleStatus {
+  return state.monitor.kind === "lost" || state.startup.phase !== "open" ? "offline" : "available";
+}
+
+/**
+ * Opens the point after start-up (once ready): `offline -> available` at the first probe on its
+ * health port, or once `monitorWaitMs` passed without any. Until then the idle point stays
+ * `offline`: the original Monitor starts silent for 15 s, and Central starts timing it out when
+ * it connects, closing the session of any point it does not already see offline
+ * (EV_Central_WebSocket.py:1089-1180, :1891). So after a restart of engine and Monitor together,
+ * the engine must not say `available` before the Monitor speaks; the Monitor's first OK is also
+ * what makes Central mark the point available (ENGINE_HEALTH_OK), as in the original system.
+ */
+function openIfDue(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  if (state.startup.phase !== "waiting") return unchanged(state);
+  const probed = state.monitor.kind !== "unseen";
+  if (!probed && now - state.startup.readyAt < settings.monitorWaitMs) return unchanged(state);
+  const why = probed
+    ? "Engine ready, health port probed"
+    : settings.monitorWaitMs === 0
+    ? "Engine ready"
+    : `Engine ready, no Monitor within ${Math.round(settings.monitorWaitMs / 1000)} s`;
+  const opened: ChargePointState = { ...state, startup: { phase: "open" } };
+  if (opened.status !== "offline" || opened.monitor.kind === "lost") {
+    return unchanged(opened, log("info", why));
+  }
+  return {
+    state: idleAs(opened, "available"),
+    effects: [log("info", why), status("available", why)],
+  };
 }
 
 /** Applies one command at time `now` (epoch ms). Pure. */
@@ -213,12 +315,19 @@ export function transition(
 ): Transition {
   switch (command.type) {
     case "ready": {
-      if (state.ready) return unchanged(state);
-      const next: Status = state.status === "offline" ? "available" : state.status;
-      return {
-        state: { ...state, ready: true, status: next },
-        effects: [status(next, "Engine ready")],
-      };
+      if (state.startup.phase !== "starting") return unchanged(state);
+      const waiting: ChargePointState = { ...state, startup: { phase: "waiting", readyAt: now } };
+      const opened = openIfDue(waiting, now, settings);
+      if (opened.state.startup.phase === "open") return opened;
+      return unchanged(
+        opened.state,
+        log(
+          "info",
+          `Engine ready: waiting up to ${
+            Math.round(settings.monitorWaitMs / 1000)
+          } s for a Monitor before accepting sessions`,
+        ),
+      );
     }
 
     case "charging_started":
@@ -231,19 +340,19 @@ export function transition(
           log("info", "charging_stopped received with no session in progress"),
         );
       }
-      const ended = endSession(state, null, "charging_stopped");
       const next = idleStatus(state);
+      const ended = endSession(state, next, null, "charging_stopped");
       return {
-        state: { ...ended.state, status: next },
+        state: ended.state,
         effects: [...ended.effects, status(next, "Charging stopped by Central")],
       };
     }
 
     case "error_simulated": {
-      const ended = endSession(state, null, "error_simulated");
+      const ended = endSession(state, command.newStatus, null, "error_simulated");
       const healthy = command.newStatus === "fault" ? false : state.healthy;
       return {
-        state: { ...ended.state, status: command.newStatus, healthy },
+        state: { ...ended.state, healthy },
         effects: [
           ...ended.effects,
           status(command.newStatus, `Simulated error: ${command.errorType}`),
@@ -260,15 +369,15 @@ export function transition(
       }
       const next = idleStatus(state);
       return {
-        state: { ...state, healthy: true, status: next },
+        state: idleAs({ ...state, healthy: true }, next),
         effects: [status(next, "Error fixed")],
       };
     }
 
     case "stop": {
-      const ended = endSession(state, "stopped_by_central", "stopped_by_central");
+      const ended = endSession(state, "out_of_service", "stopped_by_central", "stopped_by_central");
       return {
-        state: { ...ended.state, status: "out_of_service" },
+        state: ended.state,
         effects: [
           ...ended.effects,
           status("out_of_service", command.reason || "Stopped by Central"),
@@ -288,7 +397,7 @@ export function transition(
       }
       const next = idleStatus(state);
       return {
-        state: { ...state, healthy: true, status: next },
+        state: idleAs({ ...state, healthy: true }, next),
         effects: [status(next, command.reason || "Service resumed")],
       };
     }
@@ -297,11 +406,11 @@ export function transition(
       if (state.vehiclePluggedIn) {
         return unchanged(state, log("info", "Plug-in ignored: a vehicle is already plugged in"));
       }
-      const plugged = { ...state, vehiclePluggedIn: true };
+      const plugged: ChargePointState = { ...state, vehiclePluggedIn: true };
       if (state.session !== null && !state.session.supplying) {
         const session = { ...state.session, supplying: true };
         return {
-          state: { ...plugged, session },
+          state: chargingWith(plugged, session),
           effects: [
             log("info", `Vehicle plugged in: supplying energy to ${session.driver.username}`),
             { kind: "supply_session", sessionId: session.id },
@@ -318,18 +427,18 @@ export function transition(
           log("info", "Vehicle unplugged (no session in progress)"),
         );
       }
-      const ended = endSession(state, "unplugged_by_user", "unplugged_by_user");
       const next = idleStatus(state);
+      const ended = endSession(state, next, "unplugged_by_user", "unplugged_by_user");
       return {
-        state: { ...ended.state, vehiclePluggedIn: false, status: next },
+        state: { ...ended.state, vehiclePluggedIn: false },
         effects: [...ended.effects, status(next, "Vehicle unplugged")],
       };
     }
 
     case "fault": {
-      const ended = endSession(state, "fault", "fault");
+      const ended = endSession(state, "fault", "fault", "fault");
       return {
-        state: { ...ended.state, status: "fault", healthy: false },
+        state: { ...ended.state, healthy: false },
         effects: [...ended.effects, status("fault", "Hardware fault")],
       };
     }
@@ -343,7 +452,7 @@ export function transition(
       }
       const next = idleStatus(state);
       return {
-        state: { ...state, healthy: true, status: next },
+        state: idleAs({ ...state, healthy: true }, next),
         effects: [status(next, "Recovered")],
       };
     }
@@ -363,29 +472,16 @@ export function transition(
     case "ignored":
       return unchanged(state, log("debug", `Ignored ${command.name}`));
 
-    case "monitor_probe": {
-      const probed = { ...state, lastProbeAt: now };
-      if (!state.monitorLost) return unchanged(probed);
-      const back = { ...probed, monitorLost: false };
-      if (state.status !== "offline" || !state.ready) {
-        return unchanged(back, log("info", "Monitor probes are back"));
-      }
-      return {
-        state: { ...back, status: "available" },
-        effects: [
-          log("info", "Monitor probes are back: accepting sessions again"),
-          status("available", "Monitor probes resumed"),
-        ],
-      };
-    }
+    case "monitor_probe":
+      return monitorProbe(state, now, settings);
 
     case "tick":
       return tick(state, now, settings);
 
     case "shutdown": {
-      const ended = endSession(state, "engine_shutdown", "engine_shutdown");
+      const ended = endSession(state, "offline", "engine_shutdown", "engine_shutdown");
       return {
-        state: { ...ended.state, status: "offline", ready: false },
+        state: { ...ended.state, startup: { phase: "stopped" } },
         effects: [...ended.effects, status("offline", "Engine shutting down")],
       };
     }
@@ -418,9 +514,14 @@ function chargingStarted(
     }
     return refuse(`already charging for ${state.session.driver.username}`);
   }
-  if (!state.ready) return refuse("the engine is not ready yet");
-  if (state.monitorLost) return refuse("the Monitor stopped probing");
-  if (state.status !== "available") return refuse(`the point is ${state.status}`);
+  if (!isReady(state)) return refuse("the engine is not ready yet");
+  if (state.monitor.kind === "lost") return refuse("the Monitor stopped probing");
+  // Still waiting for a Monitor, idle and healthy: Central has decided the point is available
+  // (a Monitor's OK told it so), so the session is taken and the point counts as open.
+  const waitingToOpen = state.startup.phase === "waiting" && state.status === "offline";
+  if (state.status !== "available" && !waitingToOpen) {
+    return refuse(`the point is ${state.status}`);
+  }
   if (!state.healthy) return refuse("the health check is KO");
 
   const supplying = settings.plugInMode === "auto" || state.vehiclePluggedIn;
@@ -433,16 +534,14 @@ function chargingStarted(
   };
   const effects: Effect[] = [
     { kind: "start_session", session },
-    status("charging", `Charging started for ${driver.username}`),
+    // Forced: Central may have moved the point on by itself since the last status it was sent
+    // (a ticket makes it available), so a new session's `charging` always goes out.
+    status("charging", `Charging started for ${driver.username}`, true),
   ];
   if (supplying) effects.push({ kind: "supply_session", sessionId: session.id });
   else effects.push(log("info", `Waiting for the vehicle of ${driver.username} to be plugged in`));
   return {
-    state: {
-      ...state,
-      session,
-      status: "charging",
-    },
+    state: chargingWith({ ...state, startup: { phase: "open" } }, session),
     effects,
   };
 }
@@ -455,8 +554,7 @@ function reconcile(
 ): Transition {
   const view = centralView.toLowerCase();
   if (view === state.status) return unchanged(state, log("debug", "Central's view agrees"));
-  const monitorProbing = state.lastProbeAt !== null && !state.monitorLost;
-  if (!monitorProbing || !state.ready) {
+  if (state.monitor.kind !== "watching" || !isReady(state)) {
     return unchanged(
       state,
       log("debug", `Central sees ${view}; no Monitor probing, not correcting`),
@@ -476,35 +574,117 @@ function reconcile(
   };
 }
 
-function tick(state: ChargePointState, now: number, settings: ChargePointSettings): Transition {
-  const session = state.session;
-  if (
-    session !== null && !session.supplying && now - session.authorizedAt >= settings.plugInTimeoutMs
-  ) {
-    const ended = endSession(state, "plug_in_timeout", "plug_in_timeout");
-    const next = idleStatus(state);
-    return {
-      state: { ...ended.state, status: next },
-      effects: [
-        log("warning", `No vehicle plugged in within ${settings.plugInTimeoutMs / 1000} s`),
-        ...ended.effects,
-        status(next, "Plug-in timeout"),
-      ],
+/**
+ * A probe on the health port: it opens a point waiting for its Monitor, and three in a row at a
+ * Monitor's cadence make a watching Monitor (which ends a Monitor loss).
+ */
+function monitorProbe(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  const monitor = state.monitor;
+  if (monitor.kind === "watching") {
+    return unchanged({ ...state, monitor: { kind: "watching", lastProbeAt: now } });
+  }
+  const atCadence = monitor.kind !== "unseen" && now - monitor.lastProbeAt <= WATCHING_GAP_MS;
+  const streak = atCadence ? monitor.streak + 1 : 1;
+  if (streak < WATCHING_STREAK) {
+    const probed: ChargePointState = {
+      ...state,
+      monitor: monitor.kind === "lost"
+        ? { kind: "lost", lastProbeAt: now, streak }
+        : { kind: "probed", lastProbeAt: now, streak },
     };
+    return openIfDue(probed, now, settings);
   }
 
-  // Monitor loss (protocol.md 5) is judged during a session only: an idle point probed once
-  // by hand must not go offline when the probing stops.
-  const silentFor = state.lastProbeAt === null ? 0 : now - state.lastProbeAt;
+  const watched: ChargePointState = { ...state, monitor: { kind: "watching", lastProbeAt: now } };
+  const effects: Effect[] = [];
+  let next = watched;
+  if (monitor.kind === "lost") {
+    if (watched.status === "offline" && watched.startup.phase === "open") {
+      next = idleAs(watched, "available");
+      effects.push(
+        log("info", "Monitor probes are back: accepting sessions again"),
+        status("available", "Monitor probes resumed"),
+      );
+    } else {
+      effects.push(log("info", "Monitor probes are back"));
+    }
+  } else {
+    effects.push(log("info", "A Monitor is watching (a probe about every second)"));
+  }
+  const opened = openIfDue(next, now, settings);
+  return { state: opened.state, effects: [...effects, ...opened.effects] };
+}
+
+/** The periodic checks (once a second): plug-in timeout, opening after start-up, Monitor loss. */
+function tick(state: ChargePointState, now: number, settings: ChargePointSettings): Transition {
+  const steps = [plugInTimeout, openIfDue, monitorSilence];
+  let current = state;
+  const effects: Effect[] = [];
+  for (const step of steps) {
+    const result = step(current, now, settings);
+    current = result.state;
+    effects.push(...result.effects);
+  }
+  return { state: current, effects };
+}
+
+function plugInTimeout(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  const session = state.session;
   if (
-    state.session === null || state.monitorLost || state.lastProbeAt === null ||
-    silentFor < settings.monitorTimeoutMs
+    session === null || session.supplying || now - session.authorizedAt < settings.plugInTimeoutMs
   ) {
     return unchanged(state);
   }
-  const ended = endSession({ ...state, monitorLost: true }, null, "monitor_lost");
+  const next = idleStatus(state);
+  const ended = endSession(state, next, "plug_in_timeout", "plug_in_timeout");
   return {
-    state: { ...ended.state, status: "offline" },
+    state: ended.state,
+    effects: [
+      log("warning", `No vehicle plugged in within ${settings.plugInTimeoutMs / 1000} s`),
+      ...ended.effects,
+      status(next, "Plug-in timeout"),
+    ],
+  };
+}
+
+/**
+ * Monitor loss (protocol.md 5): only a watching Monitor counts, and its silence is counted from
+ * the later of its last probe and the session's start. During a session the engine closes the
+ * session itself with `charging_completed` (`monitor_lost`) and goes `offline`: Central's own
+ * Monitor-timeout checker closes sessions only of points not yet offline, so the ticket must
+ * come from the engine. While idle, a silent Monitor simply stops counting as watching.
+ */
+function monitorSilence(
+  state: ChargePointState,
+  now: number,
+  settings: ChargePointSettings,
+): Transition {
+  const monitor = state.monitor;
+  if (monitor.kind !== "watching") return unchanged(state);
+  const since = Math.max(monitor.lastProbeAt, state.session?.authorizedAt ?? 0);
+  const silentFor = now - since;
+  if (silentFor < settings.monitorTimeoutMs) return unchanged(state);
+  if (state.session === null) {
+    return unchanged(
+      { ...state, monitor: { kind: "probed", lastProbeAt: monitor.lastProbeAt, streak: 0 } },
+      log("info", `The Monitor stopped probing ${Math.round(silentFor / 1000)} s ago`),
+    );
+  }
+  const lost: ChargePointState = {
+    ...state,
+    monitor: { kind: "lost", lastProbeAt: monitor.lastProbeAt, streak: 0 },
+  };
+  const ended = endSession(lost, "offline", "monitor_lost", "monitor_lost");
+  return {
+    state: ended.state,
     effects: [
       log(
         "warning",

@@ -8,7 +8,10 @@
  * @module
  */
 
-/** How one session draws power: a ramp from zero to a plateau, as a car's charger negotiates. */
+/**
+ * How one session draws power: a plateau of 80-95 % of the maximum, drawn once per session, and
+ * optionally a ramp from zero to it, as a car's charger negotiates.
+ */
 export interface PowerProfile {
   /** The charging point's maximum power, kW. */
   readonly maxPowerKw: number;
@@ -20,8 +23,12 @@ export interface PowerProfile {
 
 /** Lowest and highest share of the maximum power a session draws (wire contract 3.3). */
 export const PLATEAU_RANGE = { min: 0.80, max: 0.95 } as const;
-/** Seconds a vehicle takes to reach full power after energy starts to flow. */
-export const DEFAULT_RAMP_SECONDS = 30;
+/**
+ * Seconds a vehicle takes to reach full power after energy starts to flow: none by default, the
+ * plateau from the first second, as the Python engine does (EV_CP_E.py:455-483); a ramp is
+ * opt-in (`--power-ramp`).
+ */
+export const DEFAULT_RAMP_SECONDS = 0;
 
 /** Draws a session's power profile; `random` returns a number in [0, 1). */
 export function drawProfile(

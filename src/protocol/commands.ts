@@ -17,8 +17,16 @@ export type Decoded =
     readonly messageId: string | null;
     readonly command: DecodedCommand;
   }
-  /** Not for us, too old, or a kind of message the engine does not act on. */
-  | { readonly kind: "ignored"; readonly name: string; readonly reason: string }
+  /**
+   * Not for us, too old, or a kind of message the engine does not act on. `stale` marks a command
+   * for this point skipped for its age: the operator should hear about that one.
+   */
+  | {
+    readonly kind: "ignored";
+    readonly name: string;
+    readonly reason: string;
+    readonly stale?: true;
+  }
   /** Malformed: not JSON, not an object, missing or mistyped fields. */
   | { readonly kind: "rejected"; readonly reason: string };
 
@@ -34,7 +42,17 @@ export interface DecodeOptions {
   readonly now: number;
   /** Commands older than this (by their `timestamp`) are skipped. */
   readonly maxAgeMs: number;
+  /**
+   * Epoch milliseconds when this engine process started. A command stamped more than
+   * {@linkcode STARTUP_GRACE_MS} before it is skipped, whatever its age: it was sent while the
+   * engine was down, and Central may have cancelled it since (as the Python engine does,
+   * EV_CP_E.py:521-528). Omitted: no such rule.
+   */
+  readonly startedAt?: number;
 }
+
+/** How much older than the engine's start a command may be and still be applied, ms. */
+export const STARTUP_GRACE_MS = 5_000;
 
 const optionalText = z.string().nullish();
 
@@ -231,12 +249,24 @@ export function decodeCommand(raw: string | Uint8Array | null, options: DecodeOp
   }
 
   const sent = timestampMs(message.timestamp);
+  if (
+    sent !== null && options.startedAt !== undefined && sent < options.startedAt - STARTUP_GRACE_MS
+  ) {
+    const before = Math.round((options.startedAt - sent) / 1000);
+    return {
+      kind: "ignored",
+      name,
+      reason: `sent ${before} s before this engine started (while it was down)`,
+      stale: true,
+    };
+  }
   if (sent !== null && options.now - sent > options.maxAgeMs) {
     const age = Math.round((options.now - sent) / 1000);
     return {
       kind: "ignored",
       name,
       reason: `too old (${age} s, the limit is ${options.maxAgeMs / 1000} s)`,
+      stale: true,
     };
   }
 

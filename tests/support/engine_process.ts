@@ -11,7 +11,8 @@ const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The `deno run` arguments of the `start` task, without the leading `deno`. */
 export async function startTaskArgs(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}/deno.json`));
-  const task: string = config.tasks.start;
+  const entry: string | { command: string } = config.tasks.start;
+  const task = typeof entry === "string" ? entry : entry.command;
   const words = task.split(/\s+/).filter((word) => word !== "");
   if (words[0] !== "deno") throw new Error(`The start task does not start with deno: ${task}`);
   return words.slice(1);
@@ -179,11 +180,15 @@ export interface EngineTarget {
 }
 
 /**
- * The flags every test engine is started with: the id, the broker, the health port on loopback
- * and the test's own topics. Tests add their own flags after these.
+ * The flags every test engine is started with: the id, the broker, the health port on loopback,
+ * the test's own topics, and a lab without a Monitor (`--monitor-wait 0`: the point opens for
+ * sessions as soon as it is ready, instead of waiting up to 20 s for a Monitor to probe). Tests
+ * add their own flags after these, and a later flag wins.
  */
 export function engineArgs(target: EngineTarget): string[] {
   return [
+    "--monitor-wait",
+    "0",
     "--cp-id",
     target.cpId,
     "--kafka-broker",

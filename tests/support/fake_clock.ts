@@ -5,7 +5,7 @@
  * @module
  */
 import type FakeTimers from "@sinonjs/fake-timers";
-import type { Clock } from "../../src/ports.ts";
+import type { Clock } from "../../src/app/ports.ts";
 
 /** A clock from `FakeTimers.createClock(start)`. */
 export type FakeClock = ReturnType<typeof FakeTimers.createClock>;

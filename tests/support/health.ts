@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { probeHealth } from "../../src/probe.ts";
+import { probeHealth } from "../../src/adapters/health/probe_client.ts";
 
 /** The engine's answer on `port` of loopback (`OK` / `KO`), or `no answer: <reason>`. */
 export async function health(port: number): Promise<string> {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ChargingMeter } from "../../src/ports.ts";
+import type { ChargingMeter } from "../../src/app/ports.ts";
 import { MeterBank, type MeterReading, type PowerProfile } from "../../src/domain/session.ts";
 
 /** A `ChargingMeter` the test drives with {@linkcode InProcessMeter.deliver}. */

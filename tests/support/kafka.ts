@@ -7,7 +7,7 @@
 import { type Consumer, Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaTestBroker } from "../../tools/kafka_broker.ts";
 // The engine's Kafka adapter also silences kafkajs' spurious TimeoutNegativeWarning here.
-import "../../src/adapters/kafka.ts";
+import "../../src/adapters/kafka/bus.ts";
 import { contractViolations } from "./contract.ts";
 
 let ownBroker: Promise<KafkaTestBroker> | null = null;
@@ -26,6 +26,44 @@ export async function brokerAddress(): Promise<string> {
     return broker;
   })();
   return (await ownBroker).bootstrap;
+}
+
+/**
+ * Waits until consumer group `groupId` has committed, on every partition of `topic`, the
+ * offset of the end of that partition: everything written to it so far was consumed and will
+ * not be read again by the group after a restart.
+ */
+export async function waitForCommitted(
+  broker: string,
+  groupId: string,
+  topic: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const admin = new Kafka({
+    clientId: "offsets-probe",
+    brokers: [broker],
+    logLevel: logLevel.NOTHING,
+  })
+    .admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const done = ends.every((end) => {
+        const partition = committed?.partitions.find((p) => p.partition === end.partition);
+        return partition !== undefined && Number(partition.offset) >= Number(end.offset);
+      });
+      if (done) return;
+      if (Date.now() > deadline) {
+        throw new Error(`Group ${groupId} did not commit the end of ${topic} in ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** Fresh, unique topic names for one test. */
@@ -54,6 +92,7 @@ export class CentralDouble {
   readonly #producer: Producer;
   readonly #consumer: Consumer;
   readonly #waiters = new Set<() => void>();
+  readonly #listeners = new Set<(event: SeenEvent) => void>();
 
   private constructor(
     brokers: string[],
@@ -97,16 +136,19 @@ export class CentralDouble {
         for (const violation of contractViolations(value)) {
           central.contractViolations.push(`${text}: ${violation}`);
         }
-        central.events.push({
-          key: message.key?.toString() ?? null,
-          value,
-          receivedAt: performance.now(),
-        });
+        const seen = { key: message.key?.toString() ?? null, value, receivedAt: performance.now() };
+        central.events.push(seen);
+        for (const listener of central.#listeners) listener(seen);
         for (const wake of central.#waiters) wake();
         return Promise.resolve();
       },
     });
     return central;
+  }
+
+  /** Calls `listener` with every event as it arrives (before any waiter is woken). */
+  onEvent(listener: (event: SeenEvent) => void): void {
+    this.#listeners.add(listener);
   }
 
   /** Sends a command; `timestamp` is set to now unless given, `message_id` is fresh. */

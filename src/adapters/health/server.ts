@@ -1,0 +1,544 @@
+/**
+ * The engine's health TCP server (protocol.md section 5): a Monitor connects, writes
+ * `STATUS?\n` and reads `OK\n` or `KO\n`. A client whose first byte is STX speaks the framed
+ * variant instead (see `../protocol/health_frames.ts`).
+ *
+ * Every connection runs its own read loop, so a slow, idle or malicious client never delays
+ * another one's answer; idle connections time out, oversized requests are cut off, and network
+ * errors close the one connection they happen on, never the server.
+ *
+ * @module
+ */
+import type { Clock, HealthAnswer, HealthSource, Logger } from "../../app/ports.ts";
+import { HealthPortInUseError } from "../../app/ports.ts";
+import { systemClock } from "../clock.ts";
+import { engineLogger } from "../logging.ts";
+import {
+  encodeStatusReplyFrame,
+  isStatusRequest,
+  NACK,
+  readFrame,
+  STX,
+} from "../../protocol/health_frames.ts";
+
+export { HealthPortInUseError };
+export type { HealthAnswer, HealthSource };
+
+/** Options of {@linkcode HealthServer.listen}. */
+export interface HealthServerOptions {
+  /** Address to listen on, e.g. `0.0.0.0` (`--health-host`). */
+  hostname: string;
+  /** TCP port to listen on (`--health-port`); 0 lets the operating system pick one. */
+  port: number;
+  /** A connection that completes no valid request for this long is closed. Default 10 000 ms. */
+  idleTimeoutMs?: number;
+  /**
+   * Longest request accepted (a line without its newline, or a whole frame). A client that sends
+   * more without finishing its request gets `ERR\n` (NACK when framed) and is disconnected.
+   * Default 1024 bytes.
+   */
+  maxLineBytes?: number;
+  /** Connections served at once; beyond it new connections are closed at once. Default 1024. */
+  maxConnections?: number;
+  /** Where the server logs (default: the `health` logger); the engine adds its cp id. */
+  logger?: Logger;
+  /** Timers for the idle sweep and accept retries (default: the real clock). */
+  clock?: Clock;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_LINE_BYTES = 1024;
+const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Free space a connection's buffer keeps for the next read, beyond the longest request. */
+const READ_ROOM_BYTES = 2048;
+/** A connection's buffer starts this small and grows only for clients that send long requests. */
+const INITIAL_BUFFER_BYTES = 512;
+
+/** Pause after a failed accept() (e.g. out of file descriptors) before trying again. */
+const ACCEPT_RETRY_DELAY_MS = 100;
+/** Longest interval between two idle sweeps. */
+const MAX_IDLE_TICK_MS = 1000;
+
+const LINE_FEED = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
+
+const encoder = new TextEncoder();
+const OK_LINE = encoder.encode("OK\n");
+const KO_LINE = encoder.encode("KO\n");
+const ERR_LINE = encoder.encode("ERR\n");
+const OK_FRAME_REPLY = encodeStatusReplyFrame("OK");
+const KO_FRAME_REPLY = encodeStatusReplyFrame("KO");
+const ERR_FRAME_REPLY = encodeStatusReplyFrame("ERR");
+const NACK_REPLY = Uint8Array.of(NACK);
+
+const defaultLogger = engineLogger("health");
+
+/** One accepted client: its socket, its receive buffer and when it last made a request. */
+interface Connection {
+  readonly conn: Deno.TcpConn;
+  readonly remote: string;
+  buffer: Uint8Array;
+  /** Received bytes not yet handled are `buffer[start..end)`. */
+  start: number;
+  end: number;
+  /** Unknown until the first byte arrives: STX makes the connection framed. */
+  mode: "unknown" | "plain" | "framed";
+  /** The idle sweep's tick at the last valid request (or at accept). */
+  lastActiveTick: number;
+  closed: boolean;
+}
+
+/** What the read loop does after handling the bytes it has. */
+type Verdict = "continue" | "close";
+
+/**
+ * The health TCP server. Create it with {@linkcode HealthServer.listen}; stop it with
+ * {@linkcode HealthServer.close}.
+ *
+ * @example
+ * ```ts
+ * const server = HealthServer.listen({ hostname: "0.0.0.0", port: 5100 }, engine);
+ * // ...
+ * await server.close();
+ * ```
+ */
+export class HealthServer {
+  /** The port actually listened on (the one the OS picked when asked for port 0). */
+  readonly port: number;
+  /** The address listened on. */
+  readonly hostname: string;
+
+  readonly #listener: Deno.TcpListener;
+  readonly #log: Logger;
+  readonly #source: HealthSource;
+  readonly #idleTimeoutMs: number;
+  /** Idle connections are found by a periodic sweep, not by a timer per connection. */
+  readonly #clock: Clock;
+  readonly #idleSweep: unknown;
+  readonly #idleTicks: number;
+  #tick = 0;
+  readonly #maxLineBytes: number;
+  readonly #maxConnections: number;
+  readonly #connections = new Set<Connection>();
+  readonly #connectionLoops = new Set<Promise<void>>();
+  readonly #acceptLoop: Promise<void>;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #acceptPause: { timer: unknown; resume: () => void } | undefined;
+
+  private constructor(
+    listener: Deno.TcpListener,
+    options: HealthServerOptions,
+    source: HealthSource,
+  ) {
+    this.#listener = listener;
+    this.#log = options.logger ?? defaultLogger;
+    this.#source = source;
+    this.port = listener.addr.port;
+    this.hostname = listener.addr.hostname;
+    this.#idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, "idleTimeoutMs");
+    this.#maxLineBytes = positive(options.maxLineBytes, DEFAULT_MAX_LINE_BYTES, "maxLineBytes");
+    this.#maxConnections = positive(
+      options.maxConnections,
+      DEFAULT_MAX_CONNECTIONS,
+      "maxConnections",
+    );
+    // One timer for the whole server: re-arming a timer on every probe would cost more than the
+    // probe. A connection is closed between idleTimeoutMs and idleTimeoutMs + one tick.
+    const tickMs = Math.max(1, Math.min(MAX_IDLE_TICK_MS, Math.ceil(this.#idleTimeoutMs / 4)));
+    this.#idleTicks = Math.ceil(this.#idleTimeoutMs / tickMs);
+    this.#clock = options.clock ?? systemClock;
+    this.#idleSweep = this.#clock.setInterval(() => this.#closeIdleConnections(), tickMs);
+    this.#acceptLoop = this.#accept();
+  }
+
+  /**
+   * Opens the health port and starts answering probes.
+   *
+   * @throws {HealthPortInUseError} when the port is already in use.
+   * @throws {RangeError} when an option is not a positive integer.
+   */
+  static listen(options: HealthServerOptions, source: HealthSource): HealthServer {
+    // Validate before opening the port, so that bad options never leak a listener.
+    positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, "idleTimeoutMs");
+    positive(options.maxLineBytes, DEFAULT_MAX_LINE_BYTES, "maxLineBytes");
+    positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections");
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new HealthPortInUseError(options.hostname, options.port, { cause: error });
+      }
+      // A missing --allow-net already says what and why in Deno's own words.
+      if (
+        error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied ||
+        !(error instanceof Error)
+      ) throw error;
+      throw new Error(
+        `Cannot open the health port ${options.port} on ${options.hostname}: ${error.message}`,
+        { cause: error },
+      );
+    }
+    const server = new HealthServer(listener, options, source);
+    server.#log.info("Health server listening on {host}:{port}", {
+      host: server.hostname,
+      port: server.port,
+    });
+    return server;
+  }
+
+  /** Connections currently open (0 once {@linkcode HealthServer.close} has resolved). */
+  get openConnections(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Stops listening and closes every open connection; resolves once all of them are closed and
+   * their read loops have ended. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    this.#clock.clearInterval(this.#idleSweep);
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed: nothing to release.
+    }
+    if (this.#acceptPause !== undefined) {
+      this.#clock.clearTimeout(this.#acceptPause.timer);
+      this.#acceptPause.resume();
+    }
+    for (const connection of this.#connections) this.#closeConnection(connection);
+    await this.#acceptLoop;
+    // A connection accepted just before the listener closed may have been added since.
+    for (const connection of this.#connections) this.#closeConnection(connection);
+    await Promise.all(this.#connectionLoops);
+    this.#log.info("Health server on {host}:{port} closed", {
+      host: this.hostname,
+      port: this.port,
+    });
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closing) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing) return;
+        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        // Out of file descriptors and the like: this client is lost, the next may not be. The
+        // pause keeps a persistent failure from spinning the CPU.
+        this.#log.warn("Health server could not accept a connection, retrying: {error}", {
+          error,
+        });
+        await this.#pauseAccepting();
+        continue;
+      }
+      if (this.#closing || this.#connections.size >= this.#maxConnections) {
+        if (!this.#closing) {
+          this.#log.debug("Health connection refused: {max} connections already open", {
+            max: this.#maxConnections,
+          });
+        }
+        closeQuietly(conn);
+        continue;
+      }
+      this.#serve(conn);
+    }
+  }
+
+  /** Waits a little after a failed accept(); close() cuts the wait short. */
+  #pauseAccepting(): Promise<void> {
+    return new Promise<void>((resume) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#acceptPause = undefined;
+        resume();
+      }, ACCEPT_RETRY_DELAY_MS);
+      this.#acceptPause = { timer, resume };
+    });
+  }
+
+  #serve(conn: Deno.TcpConn): void {
+    const address = conn.remoteAddr;
+    const connection: Connection = {
+      conn,
+      remote: `${address.hostname}:${address.port}`,
+      buffer: new Uint8Array(Math.min(INITIAL_BUFFER_BYTES, this.#maxLineBytes + READ_ROOM_BYTES)),
+      start: 0,
+      end: 0,
+      mode: "unknown",
+      lastActiveTick: this.#tick,
+      closed: false,
+    };
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // Only latency is at stake.
+    }
+    this.#connections.add(connection);
+    // Not awaited: every connection is served concurrently with the others and with accept().
+    const loop = this.#readLoop(connection).finally(() => {
+      this.#closeConnection(connection);
+      this.#connectionLoops.delete(loop);
+    });
+    this.#connectionLoops.add(loop);
+  }
+
+  async #readLoop(connection: Connection): Promise<void> {
+    while (!connection.closed) {
+      this.#makeRoom(connection);
+      let count: number | null;
+      try {
+        count = await connection.conn.read(connection.buffer.subarray(connection.end));
+      } catch (error) {
+        if (!connection.closed) {
+          this.#log.debug("Health connection from {remote} failed while reading: {error}", {
+            remote: connection.remote,
+            error,
+          });
+        }
+        return;
+      }
+      if (count === null) {
+        await this.#onEndOfInput(connection);
+        return;
+      }
+      connection.end += count;
+      if (connection.mode === "unknown") {
+        connection.mode = connection.buffer[connection.start] === STX ? "framed" : "plain";
+      }
+      const verdict = connection.mode === "framed"
+        ? await this.#handleFrames(connection)
+        : await this.#handleLines(connection);
+      if (verdict === "close") return;
+    }
+  }
+
+  /** Answers every complete line in the buffer, in order, with one write. */
+  async #handleLines(connection: Connection): Promise<Verdict> {
+    const buffer = connection.buffer;
+    const replies: Uint8Array[] = [];
+    let lineStart = connection.start;
+    for (let index = lineStart; index < connection.end; index++) {
+      if (buffer[index] !== LINE_FEED) continue;
+      if (index - lineStart > this.#maxLineBytes) {
+        return await this.#rejectOversized(connection, replies, ERR_LINE);
+      }
+      replies.push(this.#answerLine(connection, lineStart, index));
+      lineStart = index + 1;
+    }
+    connection.start = lineStart;
+    if (connection.end - connection.start > this.#maxLineBytes) {
+      return await this.#rejectOversized(connection, replies, ERR_LINE);
+    }
+    return await this.#send(connection, replies) ? "continue" : "close";
+  }
+
+  /** Answers every complete frame in the buffer, in order, with one write. */
+  async #handleFrames(connection: Connection): Promise<Verdict> {
+    const buffer = connection.buffer;
+    const replies: Uint8Array[] = [];
+    while (connection.start < connection.end) {
+      const frame = readFrame(buffer, connection.start, connection.end);
+      if (frame.kind === "incomplete") {
+        connection.start += frame.skipped;
+        break;
+      }
+      connection.start += frame.consumed;
+      if (frame.kind === "bad_lrc") {
+        this.#log.debug("Health frame from {remote} has a bad LRC: NACK", {
+          remote: connection.remote,
+        });
+        replies.push(NACK_REPLY);
+      } else if (isStatusRequest(buffer, frame.payloadStart, frame.payloadEnd)) {
+        replies.push(this.#probe(connection) === "OK" ? OK_FRAME_REPLY : KO_FRAME_REPLY);
+      } else {
+        this.#log.debug("Unknown health frame from {remote}: {request}", {
+          remote: connection.remote,
+          request: printable(buffer, frame.payloadStart, frame.payloadEnd),
+        });
+        replies.push(ERR_FRAME_REPLY);
+      }
+    }
+    if (connection.end - connection.start > this.#maxLineBytes) {
+      return await this.#rejectOversized(connection, replies, NACK_REPLY);
+    }
+    return await this.#send(connection, replies) ? "continue" : "close";
+  }
+
+  /** The client half-closed: answer a pending unterminated line, then close. */
+  async #onEndOfInput(connection: Connection): Promise<void> {
+    if (connection.mode !== "plain" || connection.end === connection.start) return;
+    const reply = this.#answerLine(connection, connection.start, connection.end);
+    connection.start = connection.end;
+    await this.#send(connection, [reply]);
+  }
+
+  /** The reply to the line `buffer[start..end)` (without its newline). */
+  #answerLine(connection: Connection, start: number, end: number): Uint8Array {
+    const buffer = connection.buffer;
+    let first = start;
+    let last = end;
+    while (first < last && isBlank(buffer[first]!)) first++;
+    while (last > first && isBlank(buffer[last - 1]!)) last--;
+    if (isStatusRequest(buffer, first, last)) {
+      return this.#probe(connection) === "OK" ? OK_LINE : KO_LINE;
+    }
+    this.#log.debug("Unknown health request from {remote}: {request}", {
+      remote: connection.remote,
+      request: printable(buffer, start, end),
+    });
+    return ERR_LINE;
+  }
+
+  /** A valid probe: ask the source, tell it a probe came, and restart the idle clock. */
+  #probe(connection: Connection): HealthAnswer {
+    connection.lastActiveTick = this.#tick;
+    let answer: HealthAnswer;
+    try {
+      answer = this.#source.healthAnswer();
+    } catch (error) {
+      // The engine cannot vouch for its health: the safe answer is KO.
+      this.#log.error("The engine failed to give a health answer, answering KO: {error}", {
+        error,
+      });
+      answer = "KO";
+    }
+    try {
+      this.#source.onProbe();
+    } catch (error) {
+      this.#log.error("The engine failed to record a health probe: {error}", { error });
+    }
+    return answer;
+  }
+
+  async #rejectOversized(
+    connection: Connection,
+    replies: Uint8Array[],
+    rejection: Uint8Array,
+  ): Promise<Verdict> {
+    this.#log.debug(
+      "Health request from {remote} is longer than {max} bytes: answered and disconnected",
+      { remote: connection.remote, max: this.#maxLineBytes },
+    );
+    replies.push(rejection);
+    connection.start = connection.end;
+    await this.#send(connection, replies);
+    return "close";
+  }
+
+  /** Writes the replies; false when the connection is gone (it is then closed). */
+  async #send(connection: Connection, replies: Uint8Array[]): Promise<boolean> {
+    if (replies.length === 0) return true;
+    const bytes = replies.length === 1 ? replies[0]! : concat(replies);
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        written += await connection.conn.write(bytes.subarray(written));
+      }
+      return true;
+    } catch (error) {
+      if (!connection.closed) {
+        this.#log.debug("Health connection from {remote} failed while writing: {error}", {
+          remote: connection.remote,
+          error,
+        });
+        this.#closeConnection(connection);
+      }
+      return false;
+    }
+  }
+
+  /** Compacts the buffer and grows it when a long request leaves too little room to read. */
+  #makeRoom(connection: Connection): void {
+    const pending = connection.end - connection.start;
+    if (connection.start > 0) {
+      if (pending > 0) connection.buffer.copyWithin(0, connection.start, connection.end);
+      connection.start = 0;
+      connection.end = pending;
+    }
+    const capacity = connection.buffer.length;
+    if (capacity - pending >= INITIAL_BUFFER_BYTES / 2) return;
+    const largest = this.#maxLineBytes + READ_ROOM_BYTES;
+    if (capacity >= largest) return;
+    const grown = new Uint8Array(Math.min(largest, capacity * 2));
+    grown.set(connection.buffer.subarray(0, pending));
+    connection.buffer = grown;
+  }
+
+  #closeIdleConnections(): void {
+    this.#tick++;
+    for (const connection of this.#connections) {
+      if (this.#tick - connection.lastActiveTick <= this.#idleTicks) continue;
+      this.#log.debug("Health connection from {remote} idle for {timeout} ms: closed", {
+        remote: connection.remote,
+        timeout: this.#idleTimeoutMs,
+      });
+      this.#closeConnection(connection);
+    }
+  }
+
+  /** Closes the socket (which ends a pending read) and forgets the connection. Idempotent. */
+  #closeConnection(connection: Connection): void {
+    if (connection.closed) return;
+    connection.closed = true;
+    closeQuietly(connection.conn);
+    this.#connections.delete(connection);
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`Invalid health server option ${name}: ${value}: expected an integer > 0`);
+  }
+  return value;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed by the peer or by a failed write.
+  }
+}
+
+function isBlank(byte: number): boolean {
+  return byte === SPACE || byte === TAB || byte === CARRIAGE_RETURN;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return bytes;
+}
+
+/** A short, log-safe rendering of a client's request (control bytes escaped, long ones cut). */
+function printable(bytes: Uint8Array, start: number, end: number): string {
+  const shown = Math.min(end, start + 64);
+  let text = "";
+  for (let index = start; index < shown; index++) {
+    const byte = bytes[index]!;
+    text += byte >= 0x20 && byte < 0x7f
+      ? String.fromCharCode(byte)
+      : `\\x${byte.toString(16).padStart(2, "0")}`;
+  }
+  return end > shown ? `${text}... (${end - start} bytes)` : text;
+}

@@ -1,0 +1,354 @@
+/**
+ * The durable outbox and session journals of one engine process, in one SQLite database
+ * (`node:sqlite`) at `<state-dir>/<name>/engine.sqlite3`: `<name>` is the cp id of a single
+ * charging point, or `fleet-<group>` for a fleet, whose points each journal their own session.
+ *
+ * - Events are appended before they are sent and removed only once Kafka has acknowledged them,
+ *   so they survive a crash of the engine or of the machine; delivery is in `seq` order.
+ * - The database runs in WAL mode with `synchronous=FULL`: every commit (one per event, one per
+ *   journaled meter reading) is on disk before `append` or `save` returns. `NORMAL` would only
+ *   survive a crash of the process, not a power cut, and a ticket (`charging_completed`) is
+ *   exactly what must survive a power cut; at about two commits per second the cost is nothing.
+ * - Progress samples that went stale while Kafka was away (older than 30 s) are collapsed: a new
+ *   `charging_progress` deletes the stale ones of the same session still waiting after the last
+ *   status change or session end. Status changes, session ends and registrations are never
+ *   touched. So the outbox of a long outage holds its status changes and session ends, the last
+ *   30 s of progress per session and nothing more.
+ * - The journal keeps one row per charging point: its session in progress (see
+ *   `SessionJournal` in `src/app/ports.ts`).
+ * - The engine holds the database with an exclusive lock while it runs: a second engine with
+ *   the same cp id and state directory cannot open it and says so.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { join } from "node:path";
+import type {
+  Clock,
+  JournaledSession,
+  OutboundEvent,
+  Outbox,
+  SessionJournal,
+  StoredEvent,
+} from "../../app/ports.ts";
+
+/** The database file inside `<state-dir>/<cp_id>/`. */
+export const DATABASE_FILE = "engine.sqlite3";
+/** A progress sample older than this (ms) while it waits may be collapsed (the re-stamp age). */
+export const DEFAULT_STALE_PROGRESS_MS = 30_000;
+
+const PROGRESS = "charging_progress";
+/** 1: one journal row; 2: one journal row per charging point. */
+const SCHEMA_VERSION = 2;
+
+/** The state directory cannot be used: the message says which directory and why. */
+export class StateDirError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StateDirError";
+  }
+}
+
+/** Options of {@linkcode SqliteOutbox.open}. */
+export interface SqliteOutboxOptions {
+  /** Time, for the staleness of progress samples. */
+  readonly clock: Pick<Clock, "now">;
+  /** Waiting progress samples older than this may be collapsed (default 30 s). */
+  readonly staleProgressMs?: number;
+}
+
+interface OutboxRow {
+  seq: number;
+  topic: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * The outbox and session journals, durable in SQLite. As a {@linkcode SessionJournal} it is the
+ * journal of the point it was opened for; {@linkcode SqliteOutbox.journal} gives any point's.
+ */
+export class SqliteOutbox implements Outbox, SessionJournal {
+  /** The database file. */
+  readonly path: string;
+  /** The point the database was opened for (its directory's name). */
+  readonly #cpId: string;
+  readonly #db: DatabaseSync;
+  readonly #clock: Pick<Clock, "now">;
+  readonly #staleProgressMs: number;
+  readonly #insert: StatementSync;
+  readonly #collapse: StatementSync;
+  readonly #peek: StatementSync;
+  readonly #delete: StatementSync;
+  readonly #update: StatementSync;
+  readonly #count: StatementSync;
+  readonly #saveSession: StatementSync;
+  readonly #loadSession: StatementSync;
+  readonly #clearSession: StatementSync;
+  #transactionDepth = 0;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    cpId: string,
+    db: DatabaseSync,
+    options: SqliteOutboxOptions,
+  ) {
+    this.path = path;
+    this.#cpId = cpId;
+    this.#db = db;
+    this.#clock = options.clock;
+    this.#staleProgressMs = options.staleProgressMs ?? DEFAULT_STALE_PROGRESS_MS;
+    this.#insert = db.prepare(
+      "INSERT INTO outbox (topic, key, event_type, created_ms, value) VALUES (?, ?, ?, ?, ?)",
+    );
+    // The stale progress samples of the same session (same key and user) that wait after the
+    // last event of any other kind: a status change or a session end bounds a session.
+    this.#collapse = db.prepare(`
+      DELETE FROM outbox
+      WHERE event_type = '${PROGRESS}' AND key = :key AND created_ms < :cutoff
+        AND json_extract(value, '$.username') IS :username
+        AND json_extract(value, '$.user_id') IS :user_id
+        AND seq > (SELECT coalesce(max(seq), 0) FROM outbox
+                   WHERE key = :key AND event_type <> '${PROGRESS}')`);
+    this.#peek = db.prepare("SELECT seq, topic, key, value FROM outbox ORDER BY seq LIMIT ?");
+    this.#delete = db.prepare("DELETE FROM outbox WHERE seq = ?");
+    this.#update = db.prepare("UPDATE outbox SET topic = ?, key = ?, value = ? WHERE seq = ?");
+    this.#count = db.prepare("SELECT count(*) AS n FROM outbox");
+    this.#saveSession = db.prepare(
+      "INSERT OR REPLACE INTO session_journal (cp_id, session_id, session, journaled_at) VALUES (?, ?, ?, ?)",
+    );
+    this.#loadSession = db.prepare("SELECT session FROM session_journal WHERE cp_id = ?");
+    this.#clearSession = db.prepare(
+      "DELETE FROM session_journal WHERE cp_id = ? AND session_id = ?",
+    );
+  }
+
+  /**
+   * Opens (creating if needed) `<stateDir>/<name>/engine.sqlite3`; `name` is the cp id of a
+   * single point (whose journal the store then is), or the fleet's name.
+   *
+   * @throws {StateDirError} when the directory cannot be created, read or written.
+   */
+  static open(stateDir: string, name: string, options: SqliteOutboxOptions): SqliteOutbox {
+    const cpId = name;
+    const dir = join(stateDir, name);
+    for (const name of ["read", "write"] as const) {
+      if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") {
+        throw new StateDirError(
+          `Cannot use the state directory "${dir}" (--state-dir / STATE_DIR): the engine has no ${name} permission there; use a directory inside the one its --allow-${name} grants (./state for deno task start)`,
+        );
+      }
+    }
+    try {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new StateDirError(
+        `Cannot create the state directory "${dir}" (--state-dir / STATE_DIR): ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+    const path = join(dir, DATABASE_FILE);
+    let db: DatabaseSync | null = null;
+    try {
+      db = new DatabaseSync(path);
+      migrate(db, cpId);
+      return new SqliteOutbox(path, cpId, db, options);
+    } catch (error) {
+      try {
+        db?.close();
+      } catch {
+        // Already unusable.
+      }
+      if (/locked|busy/i.test(messageOf(error))) {
+        throw new StateDirError(
+          `The state database "${path}" is in use by another engine: is "${cpId}" already running with this --state-dir?`,
+          { cause: error },
+        );
+      }
+      throw new StateDirError(
+        `Cannot write the state database "${path}" (--state-dir / STATE_DIR): ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  append(event: OutboundEvent): void {
+    this.atomically(() => {
+      const value = event.value;
+      if (value.event_type === PROGRESS) {
+        this.#collapse.run({
+          key: event.key,
+          cutoff: this.#clock.now() - this.#staleProgressMs,
+          username: sqlValue(value["username"]),
+          user_id: sqlValue(value["user_id"]),
+        });
+      }
+      this.#insert.run(
+        event.topic,
+        event.key,
+        value.event_type,
+        value.timestamp * 1000,
+        JSON.stringify(value),
+      );
+    });
+  }
+
+  peek(limit: number): StoredEvent[] {
+    const rows = this.#peek.all(limit) as unknown as OutboxRow[];
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      event: { topic: row.topic, key: row.key, value: JSON.parse(row.value) },
+    }));
+  }
+
+  remove(seqs: readonly number[]): void {
+    if (this.#closed) return;
+    this.atomically(() => {
+      for (const seq of seqs) this.#delete.run(seq);
+    });
+  }
+
+  replace(seq: number, event: OutboundEvent): void {
+    if (this.#closed) return;
+    this.#update.run(event.topic, event.key, JSON.stringify(event.value), seq);
+  }
+
+  size(): number {
+    if (this.#closed) return 0;
+    const row = this.#count.get() as { n: number } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  save(session: JournaledSession): void {
+    this.#save(this.#cpId, session);
+  }
+
+  load(): JournaledSession | null {
+    return this.#load(this.#cpId);
+  }
+
+  clear(sessionId: string): void {
+    this.#clear(this.#cpId, sessionId);
+  }
+
+  /** The journal of the point `cpId` (a fleet keeps one per point in the same database). */
+  journal(cpId: string): SessionJournal {
+    return {
+      save: (session) => this.#save(cpId, session),
+      load: () => this.#load(cpId),
+      clear: (sessionId) => this.#clear(cpId, sessionId),
+      atomically: (work) => this.atomically(work),
+    };
+  }
+
+  #save(cpId: string, session: JournaledSession): void {
+    // A meter reading may still arrive while the engine shuts down.
+    if (this.#closed) return;
+    this.#saveSession.run(cpId, session.sessionId, JSON.stringify(session), session.journaledAt);
+  }
+
+  #load(cpId: string): JournaledSession | null {
+    const row = this.#loadSession.get(cpId) as { session: string } | undefined;
+    return row === undefined ? null : JSON.parse(row.session) as JournaledSession;
+  }
+
+  #clear(cpId: string, sessionId: string): void {
+    if (this.#closed) return;
+    this.#clearSession.run(cpId, sessionId);
+  }
+
+  atomically(work: () => void): void {
+    if (this.#transactionDepth > 0) {
+      work();
+      return;
+    }
+    this.#db.exec("BEGIN IMMEDIATE");
+    this.#transactionDepth++;
+    try {
+      work();
+      this.#transactionDepth--;
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#transactionDepth = 0;
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+}
+
+function migrate(db: DatabaseSync, cpId: string): void {
+  // One engine per database: the lock is taken by the first write below and held until the
+  // database is closed (or the process dies), so a second engine with the same cp id and state
+  // directory waits at most 2 s, then fails to start.
+  db.exec("PRAGMA busy_timeout = 2000");
+  db.exec("PRAGMA locking_mode = EXCLUSIVE");
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = FULL");
+  const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
+    .user_version;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(
+      `the database has schema version ${version}, newer than this engine's ${SCHEMA_VERSION}`,
+    );
+  }
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS outbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      topic TEXT NOT NULL,
+      key TEXT NOT NULL,
+      event_type TEXT NOT NULL,
+      created_ms REAL NOT NULL,
+      value TEXT NOT NULL
+    );
+  `);
+  if (version === 1) {
+    // Version 1 journaled one session in slot 1, for the point the database is named after.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec("ALTER TABLE session_journal RENAME TO session_journal_v1");
+      createJournal(db);
+      db.prepare(`
+        INSERT INTO session_journal (cp_id, session_id, session, journaled_at)
+        SELECT ?, session_id, session, journaled_at FROM session_journal_v1`).run(cpId);
+      db.exec("DROP TABLE session_journal_v1");
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+    return;
+  }
+  createJournal(db);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+}
+
+function createJournal(db: DatabaseSync): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS session_journal (
+      cp_id TEXT PRIMARY KEY,
+      session_id TEXT NOT NULL,
+      session TEXT NOT NULL,
+      journaled_at INTEGER NOT NULL
+    );
+  `);
+}
+
+/** A JSON field's value as SQLite's `json_extract` returns it. */
+function sqlValue(value: unknown): string | number | null {
+  if (typeof value === "string" || typeof value === "number") return value;
+  if (typeof value === "boolean") return value ? 1 : 0;
+  return null;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

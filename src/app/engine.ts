@@ -1,0 +1,388 @@
+/**
+ * The application service of one charging point: it owns the state, applies commands through
+ * the pure state machine ({@linkcode transition}) and carries out the effects with its helpers:
+ * the {@linkcode StatusCoalescer} (Central's timing rules), the {@linkcode SessionTracker} (meter,
+ * progress, journal, ticket) and {@linkcode recoverInterruptedSession}.
+ *
+ * An engine is a plain object: create as many as you like in one process. Time, randomness,
+ * ids, the event publisher, the meter and the journal are passed in.
+ *
+ * @module
+ */
+import {
+  type ChargePointSettings,
+  type ChargePointState,
+  type Command,
+  DEFAULT_SETTINGS,
+  type Effect,
+  healthAnswer,
+  initialState,
+  lastProbeAt,
+  transition,
+} from "../domain/charge_point.ts";
+import { decodeCommand, type DecodedCommand } from "../protocol/commands.ts";
+import {
+  type EventContext,
+  type EventPayload,
+  registrationEvent,
+  statusChangeEvent,
+} from "../protocol/events.ts";
+import { CommandInputLog, sameFields } from "./command_log.ts";
+import type {
+  ChargingMeter,
+  Clock,
+  EventPublisher,
+  HealthAnswer,
+  IdGenerator,
+  JournaledSession,
+  Logger,
+  RandomSource,
+  SessionJournal,
+} from "./ports.ts";
+import { RecentIds } from "./recent_ids.ts";
+import { recoverInterruptedSession } from "./recovery.ts";
+import { SessionTracker } from "./session_tracker.ts";
+import {
+  DEFAULT_STATUS_WINDOW_MS,
+  REGISTRATION_QUIET_MS,
+  type StatusChange,
+  StatusCoalescer,
+} from "./status_coalescer.ts";
+import type { CommandSource, EngineSnapshot, PointControl } from "./view.ts";
+
+export type { CommandSource, EngineSnapshot, SessionView } from "./view.ts";
+
+/** What a charging point is and how it behaves. */
+export interface EngineOptions {
+  readonly cpId: string;
+  readonly location: string;
+  readonly maxPowerKw: number;
+  readonly tariffEurPerKwh: number;
+  /** Real milliseconds between two `charging_progress` messages of a session. */
+  readonly progressIntervalMs: number;
+  /** Simulated seconds per real second (durations on the wire are simulated). */
+  readonly timeScale: number;
+  /** Topic the events go to. */
+  readonly cpEventsTopic: string;
+  /** Commands older than this are skipped (default 30 s). */
+  readonly commandMaxAgeMs?: number;
+  /** Minimum time between two status changes (default 2.5 s: Central's 2 s and a margin). */
+  readonly statusWindowMs?: number;
+  /**
+   * Simulated seconds a session's power takes to ramp up to its plateau (default 0: the plateau
+   * from the first second, as the Python engine does).
+   */
+  readonly powerRampSeconds?: number;
+  readonly settings?: Partial<ChargePointSettings>;
+}
+
+/** What the engine needs from the world. */
+export interface EngineDependencies {
+  readonly clock: Clock;
+  /** Seeded for reproducible power draws. */
+  readonly random: RandomSource;
+  readonly newId: IdGenerator;
+  readonly publisher: EventPublisher;
+  readonly meter: ChargingMeter;
+  readonly logger: Logger;
+  /** Where the session in progress is journaled for crash recovery. */
+  readonly journal: SessionJournal;
+}
+
+const DEFAULT_COMMAND_MAX_AGE_MS = 30_000;
+const TICK_MS = 1_000;
+
+/** One charging point. */
+export class Engine implements PointControl {
+  readonly #options: EngineOptions;
+  readonly #settings: ChargePointSettings;
+  readonly #deps: EngineDependencies;
+  readonly #log: Logger;
+  readonly #statuses: StatusCoalescer;
+  readonly #sessions: SessionTracker;
+  readonly #listeners = new Set<() => void>();
+  readonly #appliedIds = new RecentIds();
+  readonly #inputLog: CommandInputLog;
+  /** When this engine started: commands sent well before it are skipped (see decodeCommand). */
+  readonly #startedAt: number;
+  #state: ChargePointState = initialState();
+  #work: Promise<void> = Promise.resolve();
+  #ticker: unknown = null;
+  #stopping = false;
+
+  constructor(options: EngineOptions, deps: EngineDependencies) {
+    this.#options = options;
+    this.#settings = { ...DEFAULT_SETTINGS, ...options.settings };
+    this.#deps = deps;
+    this.#log = deps.logger.with({ cp_id: options.cpId });
+    this.#inputLog = new CommandInputLog(this.#log, deps.clock);
+    this.#startedAt = deps.clock.now();
+    const windowMs = options.statusWindowMs ?? DEFAULT_STATUS_WINDOW_MS;
+    this.#statuses = new StatusCoalescer(
+      deps.clock,
+      windowMs,
+      (change) => this.#publishStatus(change),
+      "offline",
+      // Benchmarks turn Central's pacing rules off altogether.
+      windowMs === 0 ? 0 : REGISTRATION_QUIET_MS,
+    );
+    this.#sessions = new SessionTracker({
+      maxPowerKw: options.maxPowerKw,
+      tariffEurPerKwh: options.tariffEurPerKwh,
+      progressIntervalMs: options.progressIntervalMs,
+      timeScale: options.timeScale,
+      powerRampSeconds: options.powerRampSeconds ?? 0,
+    }, {
+      clock: deps.clock,
+      random: deps.random,
+      meter: deps.meter,
+      journal: deps.journal,
+      logger: this.#log,
+      context: () => this.#context(),
+      publish: (payload) => this.#publish(payload),
+      changed: () => this.#notify(),
+    });
+  }
+
+  /** The charging point's id. */
+  get cpId(): string {
+    return this.#options.cpId;
+  }
+
+  /** The current state (read-only). */
+  get state(): ChargePointState {
+    return this.#state;
+  }
+
+  /** Start-up step 2: publishes `CP_REGISTRATION` (never while charging). */
+  register(): void {
+    if (this.#state.session !== null) {
+      this.#log.warn("Not re-registering: a session is in progress");
+      return;
+    }
+    this.#log.info("Auto-registering with Central");
+    this.#publish(registrationEvent(this.#context(), {
+      location: this.#options.location,
+      maxPowerKw: this.#options.maxPowerKw,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+    }));
+    this.#statuses.registered();
+  }
+
+  /**
+   * Start-up, between the registration and step 4: closes a session that a crash left in the
+   * journal (`engine_recovered`), exactly once. Returns the session recovered, or null.
+   */
+  recover(): JournaledSession | null {
+    return recoverInterruptedSession({
+      journal: this.#deps.journal,
+      context: () => this.#context(),
+      publish: (payload) => this.#publish(payload),
+      logger: this.#log,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+      timeScale: this.#options.timeScale,
+    });
+  }
+
+  /** Start-up step 4: commands flow; the periodic checks start. */
+  markReady(): void {
+    if (this.#state.startup.phase !== "starting") return;
+    this.apply({ type: "ready" }, "engine");
+    if (this.#ticker === null) {
+      this.#ticker = this.#deps.clock.setInterval(
+        () => this.apply({ type: "tick" }, "engine"),
+        TICK_MS,
+      );
+    }
+    this.#log.info("Ready");
+  }
+
+  /** Decodes and applies one raw `central-events` message; never throws. */
+  receive(raw: string | Uint8Array | null): void {
+    const decoded = decodeCommand(raw, {
+      cpId: this.#options.cpId,
+      now: this.#deps.clock.now(),
+      maxAgeMs: this.#options.commandMaxAgeMs ?? DEFAULT_COMMAND_MAX_AGE_MS,
+      startedAt: this.#startedAt,
+    });
+    switch (decoded.kind) {
+      case "rejected":
+        this.#inputLog.rejected(decoded.reason);
+        return;
+      case "ignored":
+        if (decoded.stale) this.#inputLog.skipped(decoded.name, decoded.reason);
+        else this.#inputLog.ignored(decoded.name, decoded.reason);
+        return;
+      case "command":
+        if (decoded.messageId !== null && this.#appliedIds.seenBefore(decoded.messageId)) {
+          this.#inputLog.duplicate(decoded.name, decoded.messageId);
+          return;
+        }
+        // Lines about commands that change nothing are rate limited (hostile floods).
+        this.apply(
+          decoded.command,
+          "kafka",
+          (changed) => this.#inputLog.command(decoded.name, changed, this.#state.status),
+        );
+    }
+  }
+
+  /**
+   * Applies a command from any source (Kafka, the console, the engine itself). `admitLogs`, when
+   * given, is asked whether the command's log lines may be written (it is told whether the state
+   * changed); a false answer drops them, nothing else.
+   */
+  apply(
+    command: Command | DecodedCommand,
+    source: CommandSource,
+    admitLogs?: (stateChanged: boolean) => boolean,
+  ): void {
+    if (this.#stopping) {
+      this.#log.info("Ignored {command}: the engine is shutting down", { command: command.type });
+      return;
+    }
+    const full: Command = command.type === "charging_started" && !("sessionId" in command)
+      ? {
+        ...command,
+        origin: source === "console" ? "local" : "central",
+        sessionId: this.#deps.newId(),
+      }
+      : command as Command;
+    const result = transition(this.#state, full, this.#deps.clock.now(), this.#settings);
+    const changed = result.state !== this.#state;
+    const quiet = admitLogs !== undefined && !admitLogs(!sameFields(result.state, this.#state));
+    const effects = quiet
+      ? result.effects.filter((effect) => effect.kind !== "log")
+      : result.effects;
+    this.#state = result.state;
+    if (effects.length > 0) this.#run(effects);
+    if (changed || effects.length > 0) this.#notify();
+  }
+
+  /** A Monitor probed the health port. */
+  probe(): void {
+    this.apply({ type: "monitor_probe" }, "engine");
+  }
+
+  /** What the health port answers now. */
+  healthAnswer(): HealthAnswer {
+    return healthAnswer(this.#state);
+  }
+
+  /** The engine as an operator sees it. */
+  snapshot(): EngineSnapshot {
+    const state = this.#state;
+    return {
+      cpId: this.#options.cpId,
+      location: this.#options.location,
+      maxPowerKw: this.#options.maxPowerKw,
+      tariffEurPerKwh: this.#options.tariffEurPerKwh,
+      status: state.status,
+      health: healthAnswer(state),
+      vehiclePluggedIn: state.vehiclePluggedIn,
+      lastProbeAt: lastProbeAt(state),
+      monitorWatching: state.monitor.kind === "watching",
+      monitorLost: state.monitor.kind === "lost",
+      session: state.session === null ? null : this.#sessions.view(state.session),
+    };
+  }
+
+  /** Calls `listener` after every change of state or figures; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves when every effect applied so far has been carried out. */
+  idle(): Promise<void> {
+    return this.#work;
+  }
+
+  /**
+   * Graceful shutdown: ends a session with `charging_completed` (`engine_shutdown`), publishes
+   * `offline` (waiting out the status window), then waits for the publisher to deliver.
+   */
+  async shutdown(deadlineMs = 5_000): Promise<boolean> {
+    const started = this.#deps.clock.now();
+    if (this.#ticker !== null) this.#deps.clock.clearInterval(this.#ticker);
+    this.#ticker = null;
+    this.apply({ type: "shutdown" }, "engine");
+    // From here on nothing may change the state: a command arriving while the last status
+    // waits out its window must not replace `offline`.
+    this.#stopping = true;
+    await this.#work;
+    await this.#statuses.settled();
+    this.#statuses.dispose();
+    this.#inputLog.dispose();
+    const left = Math.max(0, deadlineMs - (this.#deps.clock.now() - started));
+    return await this.#deps.publisher.flush(left);
+  }
+
+  #run(effects: readonly Effect[]): void {
+    this.#work = this.#work.then(async () => {
+      for (const effect of effects) {
+        try {
+          await this.#carryOut(effect);
+        } catch (error) {
+          this.#log.error("Failed to carry out {effect}: {error}", {
+            effect: effect.kind,
+            error,
+          });
+        }
+      }
+    });
+  }
+
+  async #carryOut(effect: Effect): Promise<void> {
+    switch (effect.kind) {
+      case "log":
+        this.#log[effect.level === "warning" ? "warn" : effect.level](effect.message);
+        return;
+      case "publish_status":
+        this.#statuses.update(effect.status, effect.reason, effect.force);
+        return;
+      case "start_session":
+        this.#sessions.start(effect.session);
+        return;
+      case "supply_session":
+        this.#sessions.supply(effect.sessionId);
+        return;
+      case "end_session":
+        await this.#sessions.end(effect);
+        return;
+    }
+  }
+
+  #publishStatus(change: StatusChange): void {
+    this.#log.info("Status change {from} -> {to} ({reason})", {
+      from: change.previousStatus,
+      to: change.status,
+      reason: change.reason,
+    });
+    this.#publish(statusChangeEvent(this.#context(), change));
+    // The session's `charging` is on its way: the progress held back since the start follows.
+    if (change.status === "charging") this.#sessions.announced();
+  }
+
+  #publish(payload: EventPayload): void {
+    this.#deps.publisher.publish({
+      topic: this.#options.cpEventsTopic,
+      key: this.#options.cpId,
+      value: payload,
+    });
+  }
+
+  #context(): EventContext {
+    return { cpId: this.#options.cpId, messageId: this.#deps.newId(), now: this.#deps.clock.now() };
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#log.error("A state listener failed: {error}", { error });
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Crash recovery: a session that a crash (`kill -9`, a power cut) left in the journal is closed
+ * at the next start with `charging_completed` (`engine_recovered`), carrying the energy supplied
+ * up to the last journaled reading and never less than the last published progress.
+ *
+ * @module
+ */
+import { costOf, roundEnergy } from "../domain/session.ts";
+import { completedEvent, type EventContext, type EventPayload } from "../protocol/events.ts";
+import type { JournaledSession, Logger, SessionJournal } from "./ports.ts";
+
+/** What recovery needs. */
+export interface RecoveryDependencies {
+  readonly journal: SessionJournal;
+  readonly context: () => EventContext;
+  readonly publish: (payload: EventPayload) => void;
+  readonly logger: Logger;
+  readonly tariffEurPerKwh: number;
+  /** Simulated seconds per real second. */
+  readonly timeScale: number;
+}
+
+/**
+ * Closes the session a crash left behind, if any: the ticket is stored and the journal row
+ * deleted in one transaction, so this happens exactly once. Returns the session, or null.
+ */
+export function recoverInterruptedSession(deps: RecoveryDependencies): JournaledSession | null {
+  const journaled = deps.journal.load();
+  if (journaled === null) return null;
+  const energy = Math.max(journaled.energyKwh, journaled.publishedEnergyKwh);
+  const durationSeconds = Math.max(0, (journaled.journaledAt - journaled.authorizedAt) / 1000) *
+    deps.timeScale;
+  deps.journal.atomically(() => {
+    deps.publish(completedEvent(deps.context(), {
+      driver: journaled.driver,
+      energyKwh: energy,
+      tariffEurPerKwh: deps.tariffEurPerKwh,
+      durationSeconds,
+      reason: "engine_recovered",
+    }));
+    deps.journal.clear(journaled.sessionId);
+  });
+  deps.logger.warn(
+    "Recovered the session of {username} interrupted by a crash: {energy} kWh, {cost} EUR, {duration} s (engine_recovered)",
+    {
+      username: journaled.driver.username,
+      energy: roundEnergy(energy).toFixed(3),
+      cost: costOf(energy, deps.tariffEurPerKwh).toFixed(2),
+      duration: Math.round(durationSeconds),
+      session_id: journaled.sessionId,
+    },
+  );
+  return journaled;
+}

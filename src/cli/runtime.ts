@@ -1,0 +1,116 @@
+/**
+ * The composition root shared by a single point and a fleet: from the settings, it builds the
+ * real adapters (the durable store, the Kafka bus, the charging Worker, the health ports, the
+ * process's signals) exactly once and the same way for both.
+ *
+ * @module
+ */
+import type { LifecycleDependencies } from "../app/lifecycle.ts";
+import type { PointBehaviour } from "../app/points.ts";
+import type { Clock, Logger, RandomSource } from "../app/ports.ts";
+import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
+import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
+import { HealthServer } from "../adapters/health/server.ts";
+import { KafkaBus } from "../adapters/kafka/bus.ts";
+import { describeSecurity, kafkaSecurityOptions } from "../adapters/kafka/security.ts";
+import { engineLogger } from "../adapters/logging.ts";
+import { processControl } from "../adapters/signals.ts";
+import { SqliteOutbox, StateDirError } from "../adapters/storage/sqlite_store.ts";
+import { chargePointSettings, type EngineConfig } from "./settings.ts";
+
+/** What makes one process's adapters: a single point's, or a fleet's. */
+export interface RuntimePlan {
+  readonly config: EngineConfig;
+  /** The directory under `--state-dir` of this process's store: the cp id, or the fleet's group. */
+  readonly stateName: string;
+  /** The consumer group of the command consumer. */
+  readonly groupId: string;
+  /** The Kafka client id. */
+  readonly clientId: string;
+  /** Events per second while a backlog drains (a fleet scales it with its size). */
+  readonly drainRatePerSecond: number;
+  /** This process's id, in every event it publishes (`engine_instance`). */
+  readonly engineInstance: string;
+  /** The cp id the Kafka logs name, for a single point. */
+  readonly logCpId?: string;
+}
+
+/** The adapters of one process, ready for the lifecycle. */
+export interface Runtime extends Omit<LifecycleDependencies, "console" | "duplicateWatch"> {
+  readonly clock: Clock;
+  readonly store: SqliteOutbox;
+  readonly bus: KafkaBus;
+}
+
+/**
+ * Opens the store and builds the bus, the meter and the rest for `plan`. Returns null after
+ * logging why when the state directory cannot be used (exit code 2).
+ */
+export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
+  const { config } = plan;
+  let store: SqliteOutbox;
+  try {
+    store = SqliteOutbox.open(config.stateDir, plan.stateName, { clock: systemClock });
+  } catch (error) {
+    if (!(error instanceof StateDirError)) throw error;
+    log.error(error.message);
+    return null;
+  }
+  const security = kafkaSecurityOptions(config);
+  log.info("Kafka connection: {security}; engine instance {instance}", {
+    security: describeSecurity(config),
+    instance: plan.engineInstance,
+  });
+  const kafkaLog = engineLogger("kafka");
+  const bus = new KafkaBus({
+    ...security,
+    engineInstance: plan.engineInstance,
+    brokers: config.kafkaBrokers,
+    clientId: plan.clientId,
+    groupId: plan.groupId,
+    cpEventsTopic: config.cpEventsTopic,
+    centralEventsTopic: config.centralEventsTopic,
+    drainRatePerSecond: plan.drainRatePerSecond,
+  }, {
+    logger: plan.logCpId === undefined ? kafkaLog : kafkaLog.with({ cp_id: plan.logCpId }),
+    clock: systemClock,
+    outbox: store,
+    random: systemRandom,
+  });
+  const healthLog = engineLogger("health");
+  return {
+    clock: systemClock,
+    store,
+    bus,
+    logger: log,
+    meter: new WorkerChargingMeter({ timeScale: config.timeScale }),
+    openHealthPort: (address, source, logger) =>
+      HealthServer.listen({ ...address, logger, clock: systemClock }, source),
+    healthLogger: (cpId) => healthLog.with({ cp_id: cpId }),
+    process: processControl,
+  };
+}
+
+/** How every point behaves, from the settings. */
+export function pointBehaviour(config: EngineConfig, statusWindowMs?: number): PointBehaviour {
+  return {
+    progressIntervalMs: config.progressIntervalSeconds * 1000,
+    timeScale: config.timeScale,
+    cpEventsTopic: config.cpEventsTopic,
+    commandMaxAgeMs: config.commandMaxAgeSeconds * 1000,
+    powerRampSeconds: config.powerRampSeconds,
+    ...(statusWindowMs === undefined ? {} : { statusWindowMs }),
+    settings: chargePointSettings(config),
+  };
+}
+
+/** The seed of the power draws: the one given, or one drawn (and logged) for this run. */
+export function resolveSeed(seed: number | null, random: RandomSource = systemRandom): number {
+  return seed ?? Math.floor(random() * 2 ** 31);
+}
+
+/** A fresh id for this process (`engine_instance`). */
+export const newEngineInstance = randomUuid;
+
+/** Fresh message ids. */
+export const newMessageId = randomUuid;
