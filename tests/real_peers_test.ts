@@ -75,8 +75,8 @@ Deno.test("valueAt is the last sample at or before the time, null before the fir
 Deno.test("register passes when every point shows available and stays so", async (t) => {
   await t.step("both available", () => {
     const judgement = judgeRegister([
-      { cpId: "CP_001", availableAfter: 16.5, stayedAvailable: true, finalStatus: "available" },
-      { cpId: "CP_002", availableAfter: 16.6, stayedAvailable: true, finalStatus: "available" },
+      { cpId: "CP_001", availableAfter: 16.5, later: [], finalStatus: "available" },
+      { cpId: "CP_002", availableAfter: 16.6, later: [], finalStatus: "available" },
     ], 45);
     assert.equal(judgement.verdict, "PASS");
     assert.equal(
@@ -86,18 +86,26 @@ Deno.test("register passes when every point shows available and stays so", async
   });
   await t.step("one never available", () => {
     const judgement = judgeRegister([
-      { cpId: "CP_001", availableAfter: 16.5, stayedAvailable: true, finalStatus: "available" },
-      { cpId: "CP_002", availableAfter: null, stayedAvailable: false, finalStatus: "offline" },
+      { cpId: "CP_001", availableAfter: 16.5, later: [], finalStatus: "available" },
+      { cpId: "CP_002", availableAfter: null, later: [], finalStatus: "offline" },
     ], 45);
     assert.equal(judgement.verdict, "FAIL");
     assert.match(judgement.summary, /^CP_002 not available within 45 s \(offline\)/);
   });
-  await t.step("available, then left", () => {
+  await t.step("available, then a flap through offline (Central's Monitor timeout)", () => {
     const judgement = judgeRegister([
-      { cpId: "CP_001", availableAfter: 6, stayedAvailable: false, finalStatus: "offline" },
+      {
+        cpId: "CP_001",
+        availableAfter: 16.8,
+        later: [{ status: "offline", after: 17.4 }, { status: "available", after: 17.7 }],
+        finalStatus: "available",
+      },
     ], 45);
     assert.equal(judgement.verdict, "FAIL");
-    assert.match(judgement.summary, /CP_001 available at 6.0 s then offline/);
+    assert.equal(
+      judgement.summary,
+      "CP_001 available at 16.8 s, then offline at 17.4 s, available at 17.7 s",
+    );
   });
 });
 
@@ -167,12 +175,14 @@ Deno.test("monitor-killed needs the session closed with a ticket within 15 s", a
     ticketReason: "monitor_timeout",
     ticketEnergy: 0.051,
     finalStatus: "offline",
+    engineStatus: "charging",
     progressAfter15: 5,
   };
   await t.step("closed by Central's Monitor timeout, engine still charging", () => {
     const judgement = judgeMonitorKilled(closed);
     assert.equal(judgement.verdict, "PASS");
     assert.match(judgement.summary, /session completed 5\.9 s after kill/);
+    assert.match(judgement.summary, /point offline while the engine says charging/);
     assert.match(judgement.summary, /engine still charging \(5 progress\)/);
   });
   await t.step("left active", () => {

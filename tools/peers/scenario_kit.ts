@@ -76,8 +76,48 @@ export async function bringUp(
         }),
       );
     }
+    const deadline = Math.min(...engineStartedAt.values()) + AVAILABLE_DEADLINE_S;
+    for (const cpId of cpIds) {
+      if (availableAt.get(cpId) === null) continue;
+      const settled = await settledAvailable(stack, cpId, deadline);
+      stack.mark(
+        settled === null
+          ? `${cpId} did not settle available (Monitor heartbeats, 2 s steady) by ${
+            formatT(deadline)
+          }`
+          : `${cpId} settled available (Monitor heartbeating, 2 s steady)`,
+      );
+      if (settled === null) availableAt.set(cpId, null);
+    }
   }
   return { engineStartedAt, availableAt };
+}
+
+/**
+ * Waits until `cpId` is available in Central with its Monitor heartbeating (a heartbeat after
+ * the point showed available) and stays available for 2 s: the steady state the scenarios start
+ * from. A point that shows available before its Monitor's first heartbeat is marked offline by
+ * Central's Monitor-timeout check (EV_Central_WebSocket.py:1098-1126) at its next 2 s tick.
+ * Resolves to the run second it settled, or null at `deadline`.
+ */
+async function settledAvailable(
+  stack: PeerStack,
+  cpId: string,
+  deadline: RunSeconds,
+): Promise<RunSeconds | null> {
+  const settled = await pollUntil(() => {
+    stack.db.poll();
+    const now = stack.clock.now();
+    const since = stack.db.statusChanges.findLast((c) => c.cpId === cpId)?.t ?? 0;
+    if (stack.db.status(cpId) !== "available" || now - since < 2) return undefined;
+    const heartbeat = stack.tap.select(
+      "monitor-events",
+      (v) => isEvent(v, "MONITOR_HEARTBEAT") && v["cp_id"] === cpId,
+      since,
+    )[0];
+    return heartbeat ? now : undefined;
+  }, Math.max(0, (deadline - stack.clock.now()) * 1000));
+  return settled ?? null;
 }
 
 /**

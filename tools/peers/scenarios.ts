@@ -83,17 +83,25 @@ const register: Scenario = {
   run: async (stack) => {
     const cps = ["CP_001", "CP_002"];
     const up = await bringUp(stack, cps);
-    const last = Math.max(...[...up.availableAt.values()].map((t) => t ?? 0));
+    const last = Math.max(...cps.map((cpId) => {
+      const started = up.engineStartedAt.get(cpId)!;
+      return stack.db.firstTimeIn(cpId, "available", started) ?? started;
+    }));
     await sleepUntil(stack, last + 5);
     stack.db.poll();
     const facts: string[] = [];
     const points = cps.map((cpId) => {
       const started = up.engineStartedAt.get(cpId)!;
-      const availableAt = up.availableAt.get(cpId) ?? null;
+      const availableAt = stack.db.firstTimeIn(cpId, "available", started);
       const registration = engineEvents(stack, cpId, "CP_REGISTRATION", started)[0];
       const healthOk = stack.tap.select(
         "monitor-events",
         (v) => isEvent(v, "ENGINE_HEALTH_OK") && v["cp_id"] === cpId,
+        started,
+      )[0];
+      const heartbeat = stack.tap.select(
+        "monitor-events",
+        (v) => isEvent(v, "MONITOR_HEARTBEAT") && v["cp_id"] === cpId,
         started,
       )[0];
       const statuses = engineEvents(stack, cpId, "cp_status_change", started)
@@ -103,17 +111,16 @@ const register: Scenario = {
           registration ? formatT(registration.t) : "never"
         }, its status changes [${statuses.join(", ")}], Monitor ENGINE_HEALTH_OK ${
           healthOk ? formatT(healthOk.t) : "never"
-        }, available in Central ${availableAt === null ? "never" : formatT(availableAt)}; ` +
-          `Central's statuses ${statusesFrom(stack, cpId, started).join(" > ")}`,
+        }, first heartbeat ${heartbeat ? formatT(heartbeat.t) : "never"}, available in Central ${
+          availableAt === null ? "never" : formatT(availableAt)
+        }; Central's statuses ${statusesFrom(stack, cpId, started).join(" > ")}`,
       );
-      const leftAvailable = availableAt !== null &&
-        stack.db.statusChanges.some((c) =>
-          c.cpId === cpId && c.t > availableAt && c.to !== "available"
-        );
       return {
         cpId,
         availableAfter: availableAt === null ? null : availableAt - started,
-        stayedAvailable: availableAt !== null && !leftAvailable,
+        later: availableAt === null ? [] : stack.db.statusChanges
+          .filter((c) => c.cpId === cpId && c.t > availableAt)
+          .map((c) => ({ status: c.to, after: c.t - started })),
         finalStatus: stack.db.status(cpId),
       };
     });
@@ -306,6 +313,10 @@ const monitorKilled: Scenario = {
       ticketReason: ticket ? String(ticket.value["reason"]) : null,
       ticketEnergy: energyOf(ticket),
       finalStatus: stack.db.status(CP),
+      engineStatus: String(
+        engineEvents(stack, CP, "cp_status_change", start.requestedAt).at(-1)?.value["status"] ??
+          "charging",
+      ),
       progressAfter15: progressOf(stack, CP, killAt + 15).length,
     };
     const facts = [

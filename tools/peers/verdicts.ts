@@ -82,22 +82,26 @@ export interface RegisterPoint {
   readonly cpId: string;
   /** Seconds from the engine's start to `available` in Central's database, or null. */
   readonly availableAfter: number | null;
-  /** Whether it was still `available` 5 s later. */
-  readonly stayedAvailable: boolean;
+  /** The statuses Central's database went through afterwards, with seconds from the start. */
+  readonly later: readonly { readonly status: string; readonly after: number }[];
   /** Its status in Central's database at the end. */
   readonly finalStatus: string | null;
 }
 
-/** [register]: every point shows `available` in Central within the deadline and stays so. */
+/**
+ * [register]: every point shows `available` in Central within the deadline and stays so (a
+ * flap through another status fails: a Driver asking then is refused or loses the session).
+ */
 export function judgeRegister(points: readonly RegisterPoint[], deadline: number): Judgement {
   const failures: string[] = [];
   const facts: string[] = [];
   for (const point of points) {
     if (point.availableAfter === null) {
       failures.push(`${point.cpId} not available within ${deadline} s (${point.finalStatus})`);
-    } else if (!point.stayedAvailable) {
+    } else if (point.later.length > 0) {
       failures.push(
-        `${point.cpId} available at ${seconds(point.availableAfter)} then ${point.finalStatus}`,
+        `${point.cpId} available at ${seconds(point.availableAfter)}, then ` +
+          point.later.map((change) => `${change.status} at ${seconds(change.after)}`).join(", "),
       );
     } else {
       facts.push(`${point.cpId} available ${seconds(point.availableAfter)} after start`);
@@ -229,6 +233,8 @@ export interface MonitorKilledObservation {
   readonly ticketReason: string | null;
   readonly ticketEnergy: number | null;
   readonly finalStatus: string | null;
+  /** The status the engine last reported (its own view), when known. */
+  readonly engineStatus: string | null;
   /** Progress messages the engine still sent 15 s or more after the kill. */
   readonly progressAfter15: number;
 }
@@ -254,7 +260,12 @@ export function judgeMonitorKilled(o: MonitorKilledObservation): Judgement {
   if (o.ticketAfter !== null) {
     facts.push(`ticket ${o.ticketReason} ${kwh(o.ticketEnergy)} at ${seconds(o.ticketAfter)}`);
   }
-  facts.push(`point ${o.finalStatus}`);
+  facts.push(
+    `point ${o.finalStatus}` +
+      (o.engineStatus !== null && o.engineStatus !== o.finalStatus
+        ? ` while the engine says ${o.engineStatus}`
+        : ""),
+  );
   if (o.progressAfter15 > 0) facts.push(`engine still charging (${o.progressAfter15} progress)`);
   return judged(failures, facts);
 }
