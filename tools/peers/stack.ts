@@ -149,6 +149,25 @@ export async function removeOrphanedRunDirs(): Promise<void> {
   }
 }
 
+/**
+ * A fresh test broker, started. The broker picks free ports and then binds them, so another
+ * program on this machine can take one in between (it then exits at once): up to 3 tries.
+ *
+ * @throws {Error} the last start error.
+ */
+async function startBroker(): Promise<KafkaTestBroker> {
+  for (let attempt = 1;; attempt++) {
+    const broker = await KafkaTestBroker.create();
+    try {
+      await broker.start();
+      return broker;
+    } catch (error) {
+      await broker.dispose().catch(() => {});
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
 /** The stacks alive now, for the Ctrl+C handler. */
 export const LIVE_STACKS: Set<PeerStack> = new Set();
 
@@ -218,8 +237,8 @@ export class PeerStack {
           `${PORTS.driver} and ${PORTS.healthBase}+)`,
       );
     }
+    const broker = await startBroker();
     const dir = await Deno.makeTempDir({ prefix: `ev-peers-${Deno.pid}-${options.label}-` });
-    const broker = await KafkaTestBroker.create();
     const stack = new PeerStack(options, dir, broker);
     LIVE_STACKS.add(stack);
     try {
@@ -229,7 +248,6 @@ export class PeerStack {
         await copyTree(join(options.peersDir, "SD", entry), join(stack.#sdDir, entry));
       }
       await Deno.writeFile(join(stack.#sdDir, "ev_charging.db"), options.pristineDb);
-      await broker.start();
       stack.mark(`Kafka broker up at ${broker.bootstrap}`);
       stack.#tap = await KafkaTap.start(broker.bootstrap, stack.clock);
       stack.mark("topics cp-events, central-events, driver-events, monitor-events created");
