@@ -149,22 +149,37 @@ export async function removeOrphanedRunDirs(): Promise<void> {
   }
 }
 
+/** Every fixed port of a run. */
+function runPorts(): number[] {
+  return [
+    PORTS.central,
+    PORTS.driver,
+    ...CP_IDS.map((_, index) => PORTS.monitorBase + index),
+    ...CP_IDS.map((_, index) => PORTS.healthBase + index),
+  ];
+}
+
 /**
- * A fresh test broker, started. The broker picks free ports and then binds them, so another
- * program on this machine can take one in between (it then exits at once): up to 3 tries.
+ * A fresh test broker, started, that holds none of the run's fixed ports. The broker picks free
+ * ports at random (15000 and up) and binds them later, so another program can take one in
+ * between (it then exits at once), and one of its own may be a port of the run: up to 3 tries.
  *
  * @throws {Error} the last start error.
  */
 async function startBroker(): Promise<KafkaTestBroker> {
   for (let attempt = 1;; attempt++) {
     const broker = await KafkaTestBroker.create();
+    let failure: unknown;
     try {
       await broker.start();
-      return broker;
+      const taken = runPorts().filter(portInUse);
+      if (taken.length === 0) return broker;
+      failure = new Error(`The test broker took the run's port(s) ${taken.join(", ")}`);
     } catch (error) {
-      await broker.dispose().catch(() => {});
-      if (attempt === 3) throw error;
+      failure = error;
     }
+    await broker.dispose().catch(() => {});
+    if (attempt === 3) throw failure;
   }
 }
 
@@ -223,13 +238,7 @@ export class PeerStack {
    * @throws {Error} when a port is taken, `SD/` cannot be copied or the broker does not start.
    */
   static async create(options: StackOptions): Promise<PeerStack> {
-    const ports = [
-      PORTS.central,
-      PORTS.driver,
-      ...CP_IDS.map((_, index) => PORTS.monitorBase + index),
-      ...CP_IDS.map((_, index) => PORTS.healthBase + index),
-    ];
-    const taken = ports.filter(portInUse);
+    const taken = runPorts().filter(portInUse);
     if (taken.length > 0) {
       throw new Error(
         `Port(s) ${taken.join(", ")} already in use: another harness run or a peer is still ` +
