@@ -25,6 +25,13 @@ import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaTestBroker } from "./kafka_broker.ts";
+import { KafkaTestCluster } from "./kafka_cluster.ts";
+import { TcpProxy } from "../tests/support/tcp_proxy.ts";
+import {
+  DiskFaultUnsupported,
+  mountSmallDisk,
+  refuseWrites,
+} from "../tests/support/disk_faults.ts";
 import { engineArgs, EngineProcess, freePort } from "../tests/support/engine_process.ts";
 import { logLines, readTopic } from "../tests/support/engine_state.ts";
 import { uniqueTopics } from "../tests/support/kafka.ts";
@@ -40,6 +47,12 @@ export interface SoakOptions {
   readonly brokerRestarts: number;
   /** Points of the fleet that is killed mid-sessions (0: no fleet phase). */
   readonly fleetPoints: number;
+  /** Network faults between engine and broker (a proxy): latency, blackhole, reset, cut. */
+  readonly network?: boolean;
+  /** A full disk, and a state directory that refuses writes, during sessions. */
+  readonly disk?: boolean;
+  /** A three-broker cluster: the leader killed, then the controller, then a broker restarted. */
+  readonly cluster?: boolean;
   /** Where progress is printed. */
   readonly log: (line: string) => void;
 }
@@ -65,6 +78,8 @@ export interface PhaseResult {
   readonly leftInState: { readonly outbox: number; readonly journal: number };
   /** Events of a session out of order (progress going back, progress after the ticket). */
   readonly outOfOrder: readonly string[];
+  /** Seconds from the end of each fault to the session's next progress on the topic. */
+  readonly resumeSeconds?: readonly number[];
 }
 
 const encoder = new TextEncoder();
@@ -228,17 +243,268 @@ async function command(
   });
 }
 
-/** Waits until a progress of `user` is on the topic. */
-async function progressSeen(broker: string, topic: string, user: string): Promise<void> {
-  const deadline = performance.now() + 30_000;
+/**
+ * Waits until `atLeast` progress messages of `user` are on the topic (a progress published after
+ * a fault ended, when `atLeast` is one more than the count before it).
+ */
+async function progressSeen(
+  broker: string,
+  topic: string,
+  user: string,
+  atLeast = 1,
+  timeoutMs = 60_000,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const events = await readTopic(broker, topic);
-    if (events.some((e) => e["event_type"] === "charging_progress" && e["username"] === user)) {
-      return;
-    }
+    const count = events.filter((e) =>
+      e["event_type"] === "charging_progress" && e["username"] === user
+    ).length;
+    if (count >= atLeast) return count;
     await sleep(200);
   }
-  throw new Error(`No progress for ${user}`);
+  throw new Error(`Fewer than ${atLeast} progress messages for ${user}`);
+}
+
+/** A fault during a session: what to break, for how long, and how to heal it. */
+interface SessionFault {
+  readonly label: string;
+  readonly inject: () => Promise<void>;
+  readonly heal: () => Promise<void>;
+}
+
+/**
+ * One engine, one session per fault: the session runs, the fault is injected and healed, the
+ * time until the session's next progress reaches the topic is measured, and the driver unplugs.
+ */
+async function sessionFaults(
+  phase: string,
+  brokers: { readonly engine: string; readonly reader: string },
+  faults: readonly SessionFault[],
+  options: SoakOptions,
+  stateName = `soak-${crypto.randomUUID().slice(0, 8)}`,
+  extra: string[] = [],
+): Promise<PhaseResult> {
+  const topics = uniqueTopics("soak-faults");
+  const cpId = "CP_FAULTS";
+  const subject = new Subject([
+    ...engineArgs({ cpId, broker: brokers.engine, healthPort: freePort(), topics }),
+    "--state-dir",
+    `./state/${stateName}`,
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    ...extra,
+  ]);
+  const producer = await producerFor(brokers.reader);
+  const send = (body: Record<string, unknown>) =>
+    command(producer, topics.centralEvents, { cp_id: cpId, ...body });
+  const counts: Record<string, number> = {};
+  const resumeSeconds: number[] = [];
+  try {
+    await subject.start();
+    for (const [index, fault] of faults.entries()) {
+      await waitForLine(subject, (message) => message === "Ready");
+      const user = `f${index + 1}`;
+      await send({ event_type: "charging_started", action: "charging_started", username: user });
+      await progressSeen(brokers.reader, topics.cpEvents, user);
+      await fault.inject();
+      const before = await progressSeen(brokers.reader, topics.cpEvents, user);
+      await fault.heal();
+      const healed = performance.now();
+      await progressSeen(brokers.reader, topics.cpEvents, user, before + 1, 120_000);
+      resumeSeconds.push((performance.now() - healed) / 1000);
+      counts[fault.label] = (counts[fault.label] ?? 0) + 1;
+      options.log(`  ${fault.label}: progress again ${resumeSeconds.at(-1)!.toFixed(1)} s after`);
+      await send({ event_type: "CP_UNPLUG", action: "unplug" });
+      await waitForLine(subject, (message) => message.startsWith("Session completed for"));
+    }
+    const code = await subject.stop();
+    if (code !== 0) throw new Error(`The last graceful stop exited with ${code}`);
+    const events = await readTopic(brokers.reader, topics.cpEvents);
+    return {
+      phase,
+      faults: counts,
+      report: judge(events, subject.acknowledged(), subject.startedSessions()),
+      worstDrainMs: subject.worstDrainMs(),
+      leftInState: leftInState(`state/${stateName}/${cpId}/engine.sqlite3`),
+      outOfOrder: outOfOrder(events),
+      resumeSeconds,
+    };
+  } finally {
+    await subject.dispose();
+    await producer.disconnect();
+  }
+}
+
+/** Latency, a blackhole, resets and cut connections between the engine and its broker. */
+async function networkFaults(options: SoakOptions): Promise<PhaseResult> {
+  const proxy = TcpProxy.start();
+  const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxy.port });
+  proxy.targetPort = broker.plaintextPort;
+  await broker.start();
+  const stateName = `soak-net-${crypto.randomUUID().slice(0, 8)}`;
+  const lasting = (label: string, mode: Parameters<TcpProxy["setMode"]>[0], ms: number) => ({
+    label,
+    inject: async () => {
+      proxy.setMode(mode);
+      await sleep(ms);
+    },
+    heal: () => Promise.resolve(proxy.setMode({ kind: "pass" })),
+  });
+  try {
+    return await sessionFaults(
+      "network faults (proxy)",
+      {
+        engine: broker.bootstrap,
+        reader: broker.directBootstrap,
+      },
+      [
+        lasting("500 ms latency for 8 s", { kind: "latency", ms: 500 }, 8_000),
+        lasting("blackhole for 10 s", { kind: "blackhole" }, 10_000),
+        lasting("reset and refused for 6 s", { kind: "reset" }, 6_000),
+        {
+          label: "every connection cut",
+          inject: () => Promise.resolve(proxy.cutAll()),
+          heal: () => Promise.resolve(),
+        },
+      ],
+      options,
+      stateName,
+    );
+  } finally {
+    await Deno.remove(`state/${stateName}`, { recursive: true }).catch(() => {});
+    await broker.dispose();
+    await proxy.close();
+  }
+}
+
+/** A full disk (a small tmpfs filled up), then files that refuse writes, during sessions. */
+async function diskFaults(broker: KafkaTestBroker, options: SoakOptions): Promise<PhaseResult[]> {
+  const results: PhaseResult[] = [];
+  const full = `soak-full-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(`state/${full}`, { recursive: true });
+  try {
+    const disk = await mountSmallDisk(`state/${full}`);
+    try {
+      results.push(
+        await sessionFaults(
+          "full disk",
+          { engine: broker.bootstrap, reader: broker.bootstrap },
+          [{
+            label: "disk full for 8 s",
+            inject: async () => {
+              await disk.fill();
+              await sleep(8_000);
+            },
+            heal: () => disk.free(),
+          }],
+          options,
+          full,
+        ),
+      );
+    } finally {
+      await disk.unmount();
+    }
+  } catch (error) {
+    if (!(error instanceof DiskFaultUnsupported)) throw error;
+    options.log(`  full disk skipped: ${error.message}`);
+  } finally {
+    await Deno.remove(`state/${full}`, { recursive: true }).catch(() => {});
+  }
+  const refusing = `soak-refuse-${crypto.randomUUID().slice(0, 8)}`;
+  let restore: (() => Promise<void>) | null = null;
+  try {
+    results.push(
+      await sessionFaults(
+        "writes refused",
+        { engine: broker.bootstrap, reader: broker.bootstrap },
+        [{
+          label: "state files refusing writes for 8 s",
+          inject: async () => {
+            restore = await refuseWrites(`state/${refusing}/CP_FAULTS`);
+            await sleep(8_000);
+          },
+          heal: async () => {
+            await restore?.();
+            restore = null;
+          },
+        }],
+        options,
+        refusing,
+      ),
+    );
+  } catch (error) {
+    if (!(error instanceof DiskFaultUnsupported)) throw error;
+    options.log(`  refused writes skipped: ${error.message}`);
+  } finally {
+    await (restore as (() => Promise<void>) | null)?.();
+    await Deno.remove(`state/${refusing}`, { recursive: true }).catch(() => {});
+  }
+  return results;
+}
+
+/** A three-broker cluster: the leader killed, then the active controller, then a restart. */
+async function clusterFaults(options: SoakOptions): Promise<PhaseResult> {
+  const cluster = await KafkaTestCluster.create({ nodes: 3 });
+  await cluster.start();
+  let topic = "";
+  let down: number | null = null;
+  const failover = (label: string, pick: () => Promise<number>) => ({
+    label,
+    inject: async () => {
+      down = await pick();
+      await cluster.killNode(down);
+    },
+    heal: () => Promise.resolve(), // the cluster heals itself: the measure is the failover
+  });
+  const bringBack = async () => {
+    if (down !== null) await cluster.startNode(down);
+    down = null;
+  };
+  try {
+    const result = await sessionFaults("3-broker cluster", {
+      engine: cluster.bootstrap,
+      reader: cluster.bootstrap,
+    }, [
+      failover("partition leader killed", async () => {
+        topic = (await readTopicName(cluster.bootstrap)) ?? topic;
+        return await cluster.leaderOf(topic, 0);
+      }),
+      {
+        label: "the killed broker restarted",
+        inject: bringBack,
+        heal: () => Promise.resolve(),
+      },
+      failover("active controller killed", () => cluster.activeController()),
+      {
+        label: "the controller restarted",
+        inject: bringBack,
+        heal: () => Promise.resolve(),
+      },
+    ], options);
+    return result;
+  } finally {
+    await cluster.dispose();
+  }
+}
+
+/** The name of the soak's events topic on a cluster (the one `soak-faults` topic there). */
+async function readTopicName(broker: string): Promise<string | null> {
+  const admin = new Kafka({
+    clientId: "soak",
+    brokers: broker.split(","),
+    logLevel: logLevel.NOTHING,
+  })
+    .admin();
+  await admin.connect();
+  try {
+    return (await admin.listTopics()).find((name) => name.startsWith("cp-events-soak-faults")) ??
+      null;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** The single-engine phases: kills at every moment of a session, and broker outages. */
@@ -437,8 +703,20 @@ export async function runSoak(options: SoakOptions): Promise<PhaseResult[]> {
       options.log(`fleet of ${options.fleetPoints}`);
       results.push(await fleetKill(broker, options));
     }
+    if (options.disk) {
+      options.log("disk faults");
+      results.push(...await diskFaults(broker, options));
+    }
   } finally {
     await broker.dispose();
+  }
+  if (options.network) {
+    options.log("network faults");
+    results.push(await networkFaults(options));
+  }
+  if (options.cluster) {
+    options.log("3-broker cluster");
+    results.push(await clusterFaults(options));
   }
   return results;
 }
@@ -463,13 +741,15 @@ export function soakTable(results: readonly PhaseResult[]): string {
     } | ${result.leftInState.outbox} / ${result.leftInState.journal} |`;
   });
   return [
-    "| phase | faults injected | sessions | tickets expected / seen | duplicate tickets | losses | energy below progress | out of order | redelivered ids (dropped) | worst backlog drain, ms | left in state (outbox / journal) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| phase | faults injected | sessions | tickets expected / seen | duplicate tickets | losses | energy below progress | out of order | redelivered ids (dropped) | worst backlog drain, ms | progress again after each fault, s | left in state (outbox / journal) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
     "Sessions: those the engine started (a progress, a ticket, or its log line after journaling).",
     "Losses: sessions without a ticket plus events the engine stored (its debug log) that never",
     "reached the topic. Redelivered ids: at-least-once deliveries a de-duplicating reader drops.",
+    "Progress again: from the end of a fault (or the kill of a broker) to the session's next",
+    "progress read back from the topic (includes the reader's polling, up to 0.2 s).",
   ].join("\n");
 }
 
@@ -482,6 +762,9 @@ if (import.meta.main) {
       kills: { type: "string" },
       "broker-restarts": { type: "string" },
       fleet: { type: "string" },
+      "no-network": { type: "boolean", default: false },
+      "no-disk": { type: "boolean", default: false },
+      "no-cluster": { type: "boolean", default: false },
     },
   });
   const short = values.short;
@@ -490,6 +773,9 @@ if (import.meta.main) {
     kills: Number(values.kills ?? (short ? 5 : 100)),
     brokerRestarts: Number(values["broker-restarts"] ?? (short ? 2 : 20)),
     fleetPoints: Number(values.fleet ?? (short ? 10 : 100)),
+    network: !short && !values["no-network"],
+    disk: !values["no-disk"],
+    cluster: !short && !values["no-cluster"],
     log: (line) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   };
   const started = performance.now();
