@@ -314,37 +314,33 @@ Deno.test("healthcheck-cadence fails when the session stops while probes answer 
 });
 
 Deno.test("restart-together passes only when the request is refused or survives 20 s", () => {
+  const quiet = { endedAfter: null, endReason: null, suppliedAfterClose: null };
   assert.deepEqual(
     judgeTogether({
       availableAfter: 0.1,
       outcome: "killed by Monitor timeout",
       endedAfter: 5.5,
       endReason: "monitor_timeout",
+      suppliedAfterClose: { after: 9, progress: 11 },
     }),
     {
       verdict: "FAIL",
-      summary:
-        "available 0.1 s after restart; session killed by Monitor timeout 5.5 s after request (monitor_timeout)",
+      summary: "available 0.1 s after restart; session killed by Monitor timeout 5.5 s after " +
+        "request (monitor_timeout); the engine then supplied it anyway from 9.0 s (11 progress)",
     },
   );
   assert.equal(
-    judgeTogether({ availableAfter: 16, outcome: "survived", endedAfter: null, endReason: null })
+    judgeTogether({ ...quiet, availableAfter: 16, outcome: "survived" })
       .verdict,
     "PASS",
   );
   assert.equal(
-    judgeTogether({ availableAfter: 2, outcome: "refused", endedAfter: null, endReason: null })
+    judgeTogether({ ...quiet, availableAfter: 2, outcome: "refused" })
       .verdict,
     "PASS",
   );
   assert.equal(
-    judgeTogether({
-      availableAfter: null,
-      outcome: "not requested",
-      endedAfter: null,
-      endReason: null,
-    })
-      .summary,
+    judgeTogether({ ...quiet, availableAfter: null, outcome: "not requested" }).summary,
     "never available",
   );
 });

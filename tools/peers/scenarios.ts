@@ -677,6 +677,7 @@ const restartTogether: Scenario = {
     let outcome: TogetherOutcome = "not requested";
     let endedAfter: number | null = null;
     let endReason: string | null = null;
+    let suppliedAfterClose: { after: number; progress: number } | null = null;
     let start: Awaited<ReturnType<typeof requestCharging>> | null = null;
     if (availableAt !== null) {
       start = await requestCharging(stack, USER, CP);
@@ -698,6 +699,10 @@ const restartTogether: Scenario = {
           outcome = monitorTimeout || endReason === "monitor_timeout"
             ? "killed by Monitor timeout"
             : "ended otherwise";
+          const late = progressOf(stack, CP, closedAt ?? s0, s0 + 20, USER);
+          if (late.length > 0) {
+            suppliedAfterClose = { after: late[0]!.t - s0, progress: late.length };
+          }
         }
       }
     }
@@ -706,6 +711,7 @@ const restartTogether: Scenario = {
       outcome,
       endedAfter,
       endReason,
+      suppliedAfterClose,
     };
     const health = stack.tap.select(
       "monitor-events",

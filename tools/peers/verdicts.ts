@@ -485,6 +485,8 @@ export interface TogetherObservation {
   /** Seconds from the request to the end of the session, and how, when it ended. */
   readonly endedAfter: number | null;
   readonly endReason: string | null;
+  /** The engine supplied the user after Central had closed the session: from when, how often. */
+  readonly suppliedAfterClose: { readonly after: number; readonly progress: number } | null;
 }
 
 /**
@@ -507,7 +509,12 @@ export function judgeTogether(o: TogetherObservation): Judgement {
         verdict: "FAIL",
         summary: `${when}; session ${o.outcome}` +
           (o.endedAfter === null ? "" : ` ${seconds(o.endedAfter)} after request`) +
-          (o.endReason === null ? "" : ` (${o.endReason})`),
+          (o.endReason === null ? "" : ` (${o.endReason})`) +
+          (o.suppliedAfterClose === null
+            ? ""
+            : `; the engine then supplied it anyway from ${
+              seconds(o.suppliedAfterClose.after)
+            } (${o.suppliedAfterClose.progress} progress)`),
       };
   }
 }
