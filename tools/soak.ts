@@ -220,7 +220,11 @@ function leftInState(path: string): { outbox: number; journal: number } {
 }
 
 async function producerFor(broker: string): Promise<Producer> {
-  const producer = new Kafka({ clientId: "soak", brokers: [broker], logLevel: logLevel.NOTHING })
+  const producer = new Kafka({
+    clientId: "soak",
+    brokers: broker.split(","),
+    logLevel: logLevel.NOTHING,
+  })
     .producer();
   await producer.connect();
   return producer;

@@ -70,7 +70,7 @@ export async function readTopic(
 ): Promise<Record<string, unknown>[]> {
   const kafka = new Kafka({
     clientId: "topic-reader",
-    brokers: [broker],
+    brokers: broker.split(","),
     logLevel: logLevel.NOTHING,
   });
   const admin = kafka.admin();
