@@ -256,16 +256,23 @@ async function progressSeen(
   user: string,
   atLeast = 1,
   timeoutMs = 60_000,
+  subject?: Subject,
 ): Promise<number> {
   const count = () =>
     reader.events.filter((event) =>
       event.value["event_type"] === "charging_progress" && event.value["username"] === user
     ).length;
-  await reader.waitFor(
-    `${atLeast} progress messages for ${user}`,
-    () => count() >= atLeast,
-    timeoutMs,
-  );
+  try {
+    await reader.waitFor(
+      `${atLeast} progress messages for ${user}`,
+      () => count() >= atLeast,
+      timeoutMs,
+    );
+  } catch (error) {
+    if (subject === undefined) throw error;
+    const tail = subject.current.output.split("\n").slice(-40).join("\n");
+    throw new Error(`${error instanceof Error ? error.message : error}\nengine output:\n${tail}`);
+  }
   return count();
 }
 
@@ -553,6 +560,10 @@ async function engineKills(
     for (let n = 1; n <= options.kills; n++) {
       const moment: KillMoment = KILL_MOMENTS[(n - 1) % KILL_MOMENTS.length]!;
       await waitForLine(subject, (message) => message === "Ready");
+      // A kill that came before the engine read the last charging_started leaves it to the
+      // restarted engine, which applies it (sent within 5 s of its start): that session is
+      // ended first, as a driver would, so that the next one is not refused.
+      await send({ event_type: "CP_UNPLUG", action: "unplug" });
       const user = `u${n}`;
       await send({ event_type: "charging_started", action: "charging_started", username: user });
       switch (moment) {
@@ -560,11 +571,11 @@ async function engineKills(
           await sleep(random() * 1_200);
           break;
         case "mid session":
-          await progressSeen(reader, user);
+          await progressSeen(reader, user, 1, 60_000, subject);
           await sleep(random() * 2_000);
           break;
         case "while the ticket is stored":
-          await progressSeen(reader, user);
+          await progressSeen(reader, user, 1, 60_000, subject);
           await send({ event_type: "CP_UNPLUG", action: "unplug" });
           await waitForLine(
             subject,
@@ -573,14 +584,14 @@ async function engineKills(
           await sleep(random() * 30);
           break;
         case "during recovery":
-          await progressSeen(reader, user);
+          await progressSeen(reader, user, 1, 60_000, subject);
           await subject.kill();
           await subject.start();
           await waitForLine(subject, (message) => message.startsWith("Auto-registering"));
           await sleep(random() * 150);
           break;
         case "while a backlog drains":
-          await progressSeen(reader, user);
+          await progressSeen(reader, user, 1, 60_000, subject);
           await broker.stop();
           count("broker stopped and started");
           await sleep(1_500 + random() * 2_000);
@@ -599,7 +610,7 @@ async function engineKills(
       await waitForLine(subject, (message) => message === "Ready");
       const user = "outage_user";
       await send({ event_type: "charging_started", action: "charging_started", username: user });
-      await progressSeen(reader, user);
+      await progressSeen(reader, user, 1, 60_000, subject);
       for (let n = 1; n <= options.brokerRestarts; n++) {
         await broker.stop();
         await sleep(500 + random() * 2_500);

@@ -196,7 +196,7 @@ export class Engine implements PointControl {
    * journal (`engine_recovered`), exactly once. Returns the session recovered, or null.
    */
   recover(): JournaledSession | null {
-    return recoverInterruptedSession({
+    const recovered = recoverInterruptedSession({
       journal: this.#deps.journal,
       context: () => this.#context(),
       publishWith: (payload, alongside) => this.#publishWith(payload, alongside),
@@ -204,6 +204,11 @@ export class Engine implements PointControl {
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
       timeScale: this.#options.timeScale,
     });
+    // Killed after applying the command but before its offset was committed, the engine is
+    // handed the same charging_started again: it began the session just closed, not a new one.
+    const commandId = recovered?.commandId;
+    if (commandId !== undefined && commandId !== null) this.#appliedIds.seenBefore(commandId);
+    return recovered;
   }
 
   /** Start-up step 4: commands flow; the periodic checks start. */
@@ -242,7 +247,9 @@ export class Engine implements PointControl {
         }
         // Lines about commands that change nothing are rate limited (hostile floods).
         this.apply(
-          decoded.command,
+          decoded.command.type === "charging_started" && decoded.messageId !== null
+            ? { ...decoded.command, commandId: decoded.messageId }
+            : decoded.command,
           "kafka",
           (changed) => this.#inputLog.command(decoded.name, changed, this.#state.status),
         );

@@ -127,6 +127,11 @@ export interface JournaledSession {
   readonly origin: "central" | "local";
   /** Epoch milliseconds of the authorization. */
   readonly authorizedAt: number;
+  /**
+   * The `message_id` of the `charging_started` that began it (absent in rows written before it
+   * was kept): after the recovery, a redelivery of that command is not applied again.
+   */
+  readonly commandId?: string | null;
   /** Whether energy was flowing at the last reading. */
   readonly supplying: boolean;
   /** Energy supplied up to the last reading, kWh (unrounded). */
