@@ -1,13 +1,15 @@
 /**
  * The composition root shared by a single point and a fleet: from the settings, it builds the
  * real adapters (the durable store, the Kafka bus, the charging Worker, the health ports, the
- * process's signals) exactly once and the same way for both.
+ * process's signals, and the web panel with its metrics when `--http-port` is given) exactly once
+ * and the same way for both.
  *
  * @module
  */
 import type { LifecycleDependencies } from "../app/lifecycle.ts";
 import type { PointBehaviour } from "../app/points.ts";
-import type { Clock, Logger, RandomSource } from "../app/ports.ts";
+import { MetricsCollector } from "../app/metrics.ts";
+import type { Clock, Logger, PanelFactory, RandomSource } from "../app/ports.ts";
 import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
 import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
 import { HealthServer } from "../adapters/health/server.ts";
@@ -16,7 +18,9 @@ import { describeSecurity, kafkaSecurityOptions } from "../adapters/kafka/securi
 import { engineLogger } from "../adapters/logging.ts";
 import { processControl } from "../adapters/signals.ts";
 import { SqliteOutbox, StateDirError } from "../adapters/storage/sqlite_store.ts";
+import { WebPanel } from "../adapters/web/server.ts";
 import { chargePointSettings, type EngineConfig } from "./settings.ts";
+import { VERSION } from "./version.ts";
 
 /** What makes one process's adapters: a single point's, or a fleet's. */
 export interface RuntimePlan {
@@ -78,6 +82,12 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     random: systemRandom,
   });
   const healthLog = engineLogger("health");
+  // Metrics are counted only for a web panel to serve them: without one, nothing is watched.
+  const metrics = config.httpPort === null ? null : new MetricsCollector(systemClock);
+  if (metrics !== null) {
+    bus.observe(metrics);
+    bus.onConnected(() => metrics.kafkaConnected());
+  }
   return {
     clock: systemClock,
     store,
@@ -85,10 +95,32 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     logger: log,
     meter: new WorkerChargingMeter({ timeScale: config.timeScale }),
     openHealthPort: (address, source, logger) =>
-      HealthServer.listen({ ...address, logger, clock: systemClock }, source),
+      HealthServer.listen(
+        { ...address, logger, clock: systemClock },
+        metrics === null ? source : metrics.countProbes(source),
+      ),
     healthLogger: (cpId) => healthLog.with({ cp_id: cpId }),
     process: processControl,
+    ...(metrics === null ? {} : { panel: webPanel(config, metrics) }),
   };
+}
+
+/** Opens the web panel (`--http-port`, `--http-host`) with the process's metrics. */
+function webPanel(config: EngineConfig, metrics: MetricsCollector): PanelFactory {
+  return (points, bus) =>
+    WebPanel.listen(
+      {
+        hostname: config.httpHost,
+        port: config.httpPort ?? 0,
+        logger: engineLogger("web"),
+        clock: systemClock,
+        metrics,
+        version: VERSION,
+        localUser: config.localUser,
+      },
+      points,
+      bus,
+    );
 }
 
 /** How every point behaves, from the settings. */

@@ -19,7 +19,7 @@ import {
 } from "../app/lifecycle.ts";
 import { createPoints, type PointBehaviour, type PointSpec } from "../app/points.ts";
 import type { Clock, HealthAddress, IdGenerator, Logger, SessionJournal } from "../app/ports.ts";
-import { HealthPortInUseError } from "../app/ports.ts";
+import { PortInUseError } from "../app/ports.ts";
 import { seededRandom } from "../domain/random.ts";
 import { type FleetLoad, LoadDriver } from "./load.ts";
 import { commandRouter } from "./router.ts";
@@ -121,12 +121,12 @@ export class Fleet {
   /**
    * Start-up in the contract's order, for every point (see `src/app/lifecycle.ts`).
    *
-   * @throws {HealthPortInUseError} when a point's health port is taken (everything opened so
-   * far is closed again first).
+   * @throws {PortInUseError} when a point's health port (or the web panel's port) is taken
+   * (everything opened so far is closed again first).
    */
   async start(): Promise<void> {
     const failed = await this.#lifecycle.start();
-    if (failed?.kind === "health_port_in_use") throw failed.error;
+    if (failed?.kind === "port_in_use") throw failed.error;
     this.#log.info(
       "Fleet of {count} charging points started: one Kafka producer and consumer, one charging worker",
       { count: this.#engines.size },
@@ -138,8 +138,8 @@ export class Fleet {
     try {
       await this.start();
     } catch (error) {
-      if (!(error instanceof HealthPortInUseError)) throw error;
-      return { kind: "health_port_in_use", error };
+      if (!(error instanceof PortInUseError)) throw error;
+      return { kind: "port_in_use", error };
     }
     return await this.#lifecycle.waitAndStop();
   }

@@ -16,6 +16,7 @@ import {
   type Producer,
 } from "kafkajs";
 import type {
+  BusObserver,
   Clock,
   CommandHandler,
   EventBus,
@@ -139,6 +140,8 @@ export class KafkaBus implements EventBus {
   #backlogSince = 0;
   #failureWaiters: (() => void)[] = [];
   #reportAuthenticationFailure: (failure: KafkaAuthenticationError) => void = () => {};
+  /** The metrics' view of the traffic (see {@linkcode KafkaBus.observe}); none by default. */
+  #observer: BusObserver | null = null;
   /**
    * Resolves (never rejects) if the broker rejects the SASL credentials before the first
    * connection: the bus has then stopped, and the engine should exit with the error's message.
@@ -208,6 +211,14 @@ export class KafkaBus implements EventBus {
     return new Promise((resolve) => this.#failureWaiters.push(resolve));
   }
 
+  /**
+   * Tells `observer` about every event accepted and delivered and every command handled from
+   * now on (the web panel's metrics). One observer; a second call replaces the first.
+   */
+  observe(observer: BusObserver): void {
+    this.#observer = observer;
+  }
+
   /** Starts connecting in the background (retrying until closed). */
   start(): void {
     void this.#ensureConnected();
@@ -216,6 +227,7 @@ export class KafkaBus implements EventBus {
 
   /** Stores the event and delivers it as soon as Kafka takes it. Never throws. */
   publish(event: OutboundEvent): void {
+    this.#observer?.accepted(event);
     this.#unstored.push(event);
     this.#storeUnstored();
     this.#wake?.();
@@ -478,6 +490,7 @@ export class KafkaBus implements EventBus {
         } catch (error) {
           this.#log.error("A command handler failed: {error}", { error: describeError(error) });
         }
+        this.#observer?.commandHandled(Number(message.timestamp));
         return Promise.resolve();
       },
     });
@@ -512,6 +525,7 @@ export class KafkaBus implements EventBus {
         try {
           await this.#send(batch);
           this.#outbox.remove(batch.map((stored) => stored.seq));
+          this.#observer?.delivered(batch.map((stored) => stored.event));
         } catch (error) {
           this.#onUnreachable(error);
           await this.#sleep(this.#backoff());
