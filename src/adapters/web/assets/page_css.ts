@@ -106,6 +106,9 @@ input[type="search"], input:not([type]) {
   background: var(--surface); border: 1px solid var(--line); border-radius: 0.4rem;
 }
 .single .table-wrap { max-height: none; }
+.single .layout { flex-direction: column; align-items: stretch; }
+.single .detail { position: static; flex: 1 1 auto; }
+.single .actions, .single .figures { max-width: 48rem; }
 table.points { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 .points th, .points td {
   padding: 0.3rem 0.5rem; border-bottom: 1px solid var(--line); text-align: left;
@@ -177,6 +180,7 @@ table.points { border-collapse: collapse; width: 100%; font-variant-numeric: tab
 .grid .points td.c-cost, .grid .points td.c-power, .grid .points td.c-check,
 .grid .location { display: none; }
 .grid .points td.c-energy { text-align: left; }
+.grid .points td.c-energy:not(:empty)::after { content: " kWh"; }
 .grid .bar { width: 100%; }
 @media (max-width: 760px) {
   .layout { flex-direction: column; align-items: stretch; }
