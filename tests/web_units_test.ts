@@ -37,6 +37,7 @@ function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
     lastProbeAt: null,
     monitorWatching: false,
     monitorLost: false,
+    centralAwaySince: null,
     session: null,
     ...overrides,
   };
@@ -175,6 +176,7 @@ Deno.test("a point's row rounds its figures as charging_progress does and names 
     pluggedIn: false,
     lastProbeAt: 5,
     monitor: "watching",
+    centralAwaySince: null,
     user: "alice",
     supplying: true,
     energyKwh: 1.235,

@@ -13,6 +13,8 @@
  */
 import type { Engine } from "./engine.ts";
 import {
+  type CentralPresence,
+  type CentralWatch,
   type ClosableMeter,
   type CommandHandler,
   type DuplicateWatch,
@@ -60,6 +62,8 @@ export interface LifecycleDependencies {
   readonly process: ProcessControl;
   /** Watches for another engine with the same cp id (a single point). */
   readonly duplicateWatch?: DuplicateWatch;
+  /** Watches whether Central is there: one watch for all the points of the process. */
+  readonly centralWatch?: CentralWatch;
   /** The operator's console (a single point on a terminal). */
   readonly console?: OperatorView;
   /** The web panel (`--http-port`): opened after the health ports, closed last. */
@@ -68,6 +72,8 @@ export interface LifecycleDependencies {
   readonly onConsuming?: () => void;
   /** Called once, when shutdown begins, before the points shut down. */
   readonly onStopping?: () => void;
+  /** Called once start-up is over (the ports are open, commands are being consumed). */
+  readonly onStarted?: () => void;
 }
 
 /** How the process ended. */
@@ -87,6 +93,8 @@ export class Lifecycle {
   readonly #listeners: HealthListener[] = [];
   #panel: PanelListener | null = null;
   #stopped = false;
+  #stopRequest: Promise<string> | null = null;
+  #centralBefore: CentralPresence["kind"] = "unknown";
 
   constructor(options: LifecycleOptions, deps: LifecycleDependencies) {
     this.#options = options;
@@ -102,8 +110,13 @@ export class Lifecycle {
     return this.#panel?.port ?? null;
   }
 
-  /** Runs the points until a stop signal, the console's quit key or a fatal error. */
+  /**
+   * Runs the points until a stop signal, the console's quit key or a fatal error. The stop
+   * signals are heard from the very start: a SIGTERM during start-up (which can wait up to 10 s
+   * for Kafka) shuts the points down as cleanly as one after it.
+   */
   async run(): Promise<LifecycleOutcome> {
+    this.#stopRequest = this.#deps.process.waitForStop(this.#deps.console?.quitRequested);
     const failed = await this.start();
     if (failed !== null) return failed;
     return await this.waitAndStop();
@@ -111,9 +124,11 @@ export class Lifecycle {
 
   /**
    * Start-up in the contract's order. Resolves once commands are being consumed (or retried in
-   * the background), or with the outcome that ends the process early.
+   * the background), or with the outcome that ends the process early; a stop request during it
+   * cuts it short (the shutdown follows in {@linkcode waitAndStop}).
    */
   async start(): Promise<LifecycleOutcome | null> {
+    const stopRequested = this.#stopRequest?.then(() => "stop" as const) ?? new Promise(() => {});
     const { bus } = this.#deps;
     const points = this.#options.points;
     for (const { engine } of points) this.#deps.console?.attach(engine, bus);
@@ -126,7 +141,13 @@ export class Lifecycle {
       // A session a crash interrupted is closed after the registration, before any status.
       engine.recover();
     }
-    if (!(await Promise.race([bus.flush(REGISTRATION_WAIT_MS), firstFailure]))) {
+    const delivered = await Promise.race([
+      bus.flush(REGISTRATION_WAIT_MS),
+      firstFailure,
+      stopRequested,
+    ]);
+    if (delivered === "stop") return null;
+    if (!delivered) {
       this.#log.warn(
         points.length === 1
           ? "Registration not delivered yet: it goes out first when Kafka is reachable"
@@ -164,17 +185,21 @@ export class Lifecycle {
       bus.onConnected(() => watch.start());
       bus.onConsuming(() => void watch.checkGroup());
     }
+    const central = this.#deps.centralWatch;
+    if (central !== undefined) {
+      central.onChange((presence) => this.#centralChanged(presence));
+      central.start();
+    }
     await bus.consumeCommands(this.#options.route);
+    this.#deps.onStarted?.();
     return null;
   }
 
   /** Waits for a stop signal (or a fatal error), then shuts every point down. */
   async waitAndStop(): Promise<LifecycleOutcome> {
     const { bus } = this.#deps;
-    const stop = await Promise.race([
-      this.#deps.process.waitForStop(this.#deps.console?.quitRequested),
-      bus.authenticationFailure,
-    ]);
+    this.#stopRequest ??= this.#deps.process.waitForStop(this.#deps.console?.quitRequested);
+    const stop = await Promise.race([this.#stopRequest, bus.authenticationFailure]);
     if (typeof stop !== "string") {
       this.#log.error(stop.message);
       await this.#closeAll();
@@ -215,6 +240,32 @@ export class Lifecycle {
     return delivered;
   }
 
+  /** Central came or went: one line for the process, then every point is told. */
+  #centralChanged(presence: CentralPresence): void {
+    const count = this.#options.points.length;
+    const points = count === 1 ? "the point" : `${count} points`;
+    switch (presence.kind) {
+      case "away":
+        this.#log.warn(
+          "Central unreachable since {since} (its consumer group is gone): sessions in progress " +
+            "go on, new ones are refused until it is back",
+          { since: `${new Date(presence.since).toISOString().slice(11, 19)} UTC` },
+        );
+        break;
+      case "present":
+        if (this.#centralBefore === "away") {
+          this.#log.info("Central is back: announcing {points} to it again", { points });
+        } else {
+          this.#log.info("Central is there (its consumer group reads the events)");
+        }
+        break;
+      case "unknown":
+        break;
+    }
+    this.#centralBefore = presence.kind;
+    for (const { engine } of this.#options.points) engine.centralPresence(presence);
+  }
+
   async #closeAll(): Promise<void> {
     await Promise.allSettled([
       ...this.#listeners.map((listener) => listener.close()),
@@ -224,6 +275,7 @@ export class Lifecycle {
       this.#deps.bus.close(),
       this.#deps.meter.close(),
       this.#deps.duplicateWatch?.close(),
+      this.#deps.centralWatch?.close(),
     ]);
   }
 }

@@ -75,6 +75,14 @@ export interface OutboundEvent {
  */
 export interface EventPublisher {
   publish(event: OutboundEvent): void;
+  /**
+   * Publishes `event` and runs `alongside` in the same transaction of the store that keeps it:
+   * both happen, or neither yet. A ticket goes with forgetting the journaled session it closes,
+   * so whatever fails (the disk, the process), exactly one ticket is ever sent for a session:
+   * this one, or the recovered one after a restart. Never throws; while the store fails, both
+   * wait in memory, in order, and are done together when it works again.
+   */
+  publishWith(event: OutboundEvent, alongside: () => void): void;
   flush(deadlineMs: number): Promise<boolean>;
 }
 
@@ -98,6 +106,8 @@ export interface Outbox {
   remove(seqs: readonly number[]): void;
   /** Replaces a stored event (e.g. a re-stamped timestamp), keeping its position. */
   replace(seq: number, event: OutboundEvent): void;
+  /** Runs `work` in one transaction: every change it makes to the store happens, or none. */
+  atomically(work: () => void): void;
   /** How many events wait. */
   size(): number;
   /** Releases resources. */
@@ -139,8 +149,8 @@ export interface JournaledSession {
 /**
  * Where one charging point keeps its session in progress, so that after a crash (`kill -9`, a
  * power cut) the restarted engine can close it with `charging_completed` (`engine_recovered`).
- * The durable adapter keeps it in the same database as the outbox: that is what makes recovery
- * exactly-once ({@linkcode SessionJournal.atomically}).
+ * The durable adapter keeps it in the same database as the outbox: that is what makes the ticket
+ * exactly-once ({@linkcode EventPublisher.publishWith}).
  */
 export interface SessionJournal {
   /** Records the session's latest figures (replacing the previous ones), durably. */
@@ -149,11 +159,6 @@ export interface SessionJournal {
   load(): JournaledSession | null;
   /** Forgets the session `sessionId` (nothing happens if another one is journaled). */
   clear(sessionId: string): void;
-  /**
-   * Runs `work` in one transaction with the outbox: either every event it publishes is stored
-   * and every journal change made, or none is.
-   */
-  atomically(work: () => void): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +240,26 @@ export interface EventBus extends EventPublisher, BusStatus {
    */
   readonly authenticationFailure: Promise<Error>;
   /** Stops consuming, delivers nothing more, and disconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Whether Central is there: unknown until it is first seen (a lab may have none), then present,
+ * or away since a moment.
+ */
+export type CentralPresence =
+  | { readonly kind: "unknown" }
+  | { readonly kind: "present" }
+  | { readonly kind: "away"; readonly since: number };
+
+/** Watches whether Central is there (one watch per process, for all its points). */
+export interface CentralWatch {
+  /** What is known now. */
+  readonly presence: CentralPresence;
+  /** Calls `listener` on every change; returns the unsubscribe. */
+  onChange(listener: (presence: CentralPresence) => void): () => void;
+  /** Starts looking (every few seconds). */
+  start(): void;
   close(): Promise<void>;
 }
 

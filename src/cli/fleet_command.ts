@@ -20,7 +20,7 @@ import {
   readConfig,
   readTable,
 } from "./command_line.ts";
-import { EXIT_BAD_CONFIG } from "./exit_codes.ts";
+import { EXIT_BAD_CONFIG, EXIT_PORT_IN_USE } from "./exit_codes.ts";
 import {
   type EngineConfig,
   FLEET_HELP,
@@ -36,10 +36,12 @@ import { engineLogger, setupLogging } from "../adapters/logging.ts";
 import { exitCodeOf } from "./engine_command.ts";
 import {
   buildRuntime,
+  healthPortsFree,
   newEngineInstance,
   newMessageId,
   pointBehaviour,
   resolveSeed,
+  webPortFree,
 } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
@@ -184,6 +186,11 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
       seed,
     },
   );
+  const ports = cli.members.map((member) => ({
+    hostname: config.healthHost,
+    port: member.healthPort,
+  }));
+  if (!healthPortsFree(ports, log) || !webPortFree(config, log)) return EXIT_PORT_IN_USE;
   const runtime = buildRuntime({
     config,
     stateName: groupId,

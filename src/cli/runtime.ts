@@ -9,11 +9,19 @@
 import type { LifecycleDependencies } from "../app/lifecycle.ts";
 import type { PointBehaviour } from "../app/points.ts";
 import { MetricsCollector } from "../app/metrics.ts";
-import type { Clock, Logger, PanelFactory, RandomSource } from "../app/ports.ts";
+import {
+  type Clock,
+  HealthPortInUseError,
+  type Logger,
+  type PanelFactory,
+  PortInUseError,
+  type RandomSource,
+} from "../app/ports.ts";
 import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
 import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
 import { HealthServer } from "../adapters/health/server.ts";
 import { KafkaBus } from "../adapters/kafka/bus.ts";
+import { KafkaCentralWatch } from "../adapters/kafka/central_watch.ts";
 import { describeSecurity, kafkaSecurityOptions } from "../adapters/kafka/security.ts";
 import { engineLogger } from "../adapters/logging.ts";
 import { processControl } from "../adapters/signals.ts";
@@ -41,6 +49,7 @@ export interface RuntimePlan {
 
 /** The adapters of one process, ready for the lifecycle. */
 export interface Runtime extends Omit<LifecycleDependencies, "console" | "duplicateWatch"> {
+  readonly centralWatch: KafkaCentralWatch;
   readonly clock: Clock;
   readonly store: SqliteOutbox;
   readonly bus: KafkaBus;
@@ -54,7 +63,10 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
   const { config } = plan;
   let store: SqliteOutbox;
   try {
-    store = SqliteOutbox.open(config.stateDir, plan.stateName, { clock: systemClock });
+    store = SqliteOutbox.open(config.stateDir, plan.stateName, {
+      clock: systemClock,
+      ...(config.stateMaxMb === null ? {} : { maxBytes: config.stateMaxMb * 1_000_000 }),
+    });
   } catch (error) {
     if (!(error instanceof StateDirError)) throw error;
     log.error(error.message);
@@ -88,12 +100,23 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     bus.observe(metrics);
     bus.onConnected(() => metrics.kafkaConnected());
   }
+  const centralWatch = new KafkaCentralWatch({
+    ...security,
+    brokers: config.kafkaBrokers,
+    clientId: plan.clientId,
+    groupPrefix: config.centralGroupPrefix,
+    cpEventsTopic: config.cpEventsTopic,
+  }, { logger: engineLogger("central"), clock: systemClock });
   return {
+    centralWatch,
     clock: systemClock,
     store,
     bus,
     logger: log,
-    meter: new WorkerChargingMeter({ timeScale: config.timeScale }),
+    meter: new WorkerChargingMeter({
+      timeScale: config.timeScale,
+      logger: engineLogger("charging"),
+    }),
     openHealthPort: (address, source, logger) =>
       HealthServer.listen(
         { ...address, logger, clock: systemClock },
@@ -103,6 +126,41 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     process: processControl,
     ...(metrics === null ? {} : { panel: webPanel(config, metrics) }),
   };
+}
+
+/**
+ * Checks every health port is free before anything else happens: a point whose port is taken
+ * must not register with Central nor create its state. Logs the one clear line and returns
+ * false when one is taken (exit code 1).
+ */
+export function healthPortsFree(
+  addresses: readonly { readonly hostname: string; readonly port: number }[],
+  log: Logger,
+): boolean {
+  try {
+    for (const address of addresses) HealthServer.ensureFree(address);
+    return true;
+  } catch (error) {
+    if (!(error instanceof HealthPortInUseError)) throw error;
+    log.error(error.message);
+    return false;
+  }
+}
+
+/**
+ * Checks the web panel's port (`--http-port`) is free, with the health ports, before anything
+ * else happens. Logs the one clear line and returns false when it is taken (exit code 1).
+ */
+export function webPortFree(config: EngineConfig, log: Logger): boolean {
+  if (config.httpPort === null) return true;
+  try {
+    WebPanel.ensureFree({ hostname: config.httpHost, port: config.httpPort });
+    return true;
+  } catch (error) {
+    if (!(error instanceof PortInUseError)) throw error;
+    log.error(error.message);
+    return false;
+  }
 }
 
 /** Opens the web panel (`--http-port`, `--http-host`) with the process's metrics. */

@@ -62,6 +62,10 @@ export interface EngineConfig extends KafkaSecuritySettings {
   readonly stateDir: string;
   /** Events per second sent while a backlog drains. */
   readonly outboxDrainRate: number;
+  /** The most the state database may grow to, MB; null: no limit. */
+  readonly stateMaxMb: number | null;
+  /** Central's consumer groups start with this ("": do not watch for Central). */
+  readonly centralGroupPrefix: string;
   /** Port of the web panel and metrics; null: no web panel (the default). */
   readonly httpPort: number | null;
   /** Address the web panel listens on (loopback by default: no controls exposed by accident). */
@@ -346,6 +350,31 @@ export const SETTINGS = {
     description: "directory of the durable outbox and session journal (<dir>/<cp-id>/)",
     default: "./state",
     parse: text("a directory path", /^[^\0]{1,4096}$/),
+  },
+  stateMaxMb: {
+    flag: "--state-max-mb <MB>",
+    env: "STATE_MAX_MB",
+    description: "the most the state database may grow to; beyond it the engine runs on as on " +
+      "a full disk (events from memory, tickets kept until there is room)",
+    shown: "no limit",
+    default: null,
+    parse: number("a number of megabytes from 0.01 to 1000000", (n) => n >= 0.01 && n <= 1_000_000),
+  },
+  centralGroupPrefix: {
+    flag: "--central-group-prefix <prefix>",
+    env: "CENTRAL_GROUP_PREFIX",
+    description: "Central is there while a consumer group named so reads the events topic " +
+      '("" turns the watch off)',
+    default: "ev_central_ws_group_",
+    parse: (raw: string) => {
+      const value = raw.trim();
+      if (!/^[A-Za-z0-9._-]{0,249}$/.test(value)) {
+        throw new InvalidSettingError(
+          "expected a consumer group id prefix (letters, digits, . _ -)",
+        );
+      }
+      return value;
+    },
   },
   outboxDrainRate: {
     flag: "--outbox-drain-rate <events/s>",

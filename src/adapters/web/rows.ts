@@ -31,6 +31,8 @@ export interface PointRow {
   /** Epoch ms of the last probe on the health port, or null. */
   readonly lastProbeAt: number | null;
   readonly monitor: MonitorState;
+  /** Epoch ms since which Central is unreachable (as the console shows it), or null. */
+  readonly centralAwaySince: number | null;
   /** The session's user, or null without a session. */
   readonly user: string | null;
   /** Whether energy flows (false while a manual-mode session waits for the vehicle). */
@@ -72,6 +74,7 @@ export function pointRow(snapshot: EngineSnapshot): PointRow {
       : snapshot.lastProbeAt === null
       ? "none"
       : "probed",
+    centralAwaySince: snapshot.centralAwaySince,
     user: session?.username ?? null,
     supplying: session?.supplying ?? false,
     energyKwh: session === null ? 0 : round(session.energyKwh, 3),

@@ -182,6 +182,26 @@ export class WebPanel implements PanelListener {
     return panel;
   }
 
+  /**
+   * Checks that the panel's port can be opened, before start-up registers anything (port 0 is
+   * always free); the port is opened for good later, by {@linkcode WebPanel.listen}.
+   *
+   * @throws {WebPortInUseError} when something already listens there.
+   */
+  static ensureFree(address: { readonly hostname: string; readonly port: number }): void {
+    if (address.port === 0) return;
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new WebPortInUseError(address.hostname, address.port, { cause: error });
+      }
+      return; // Any other problem is reported when the port is really opened.
+    }
+    listener.close();
+  }
+
   /** Ends the live feeds, stops listening and waits for requests in flight. */
   close(): Promise<void> {
     this.#closed ??= (async () => {

@@ -350,6 +350,8 @@ export const PAGE_SCRIPT = String.raw`"use strict";
     figure(fresh, "Health", point.health);
     figure(fresh, "Kafka", kafkaText());
     figure(fresh, "Monitor probe", probeText(point));
+    figure(fresh, "Central", point.centralAwaySince === null ? "present" :
+      "away since " + new Date(point.centralAwaySince).toLocaleTimeString());
     figure(fresh, "Vehicle", point.pluggedIn ? "plugged in" : "not plugged in");
     figure(fresh, "Max power", fixed(point.maxPowerKw, 1) + " kW");
     if (point.user !== null) {
