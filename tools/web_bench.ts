@@ -3,9 +3,9 @@
  * default) all charging, progress every second, run as users run it (`deno task fleet`'s
  * permissions, the real broker), measured in phases of `--seconds` each:
  *
- * 1. a fleet without `--http-port` and one with it (metrics counted, no page), side by side at
- *    the same time, so that the shared machine's load hits both alike;
- * 2. then the fleet with `--http-port` alone, in `--rounds` rounds (3) of: no page open,
+ * 1. `panel off`: a fleet without `--http-port` (a process of its own; two fleets of 1,000 at
+ *    once would overload a 2-core machine);
+ * 2. a fleet with `--http-port` (metrics counted), in `--rounds` rounds (3) of: no page open,
  *    then the page open in headless Chromium following the live feed (in the first round the
  *    page's JS heap, DOM nodes, main-thread time and frame times, from a
  *    `requestAnimationFrame` loop, are read through the Chrome DevTools Protocol). Closed and
@@ -188,10 +188,19 @@ async function main(args: string[]): Promise<void> {
       `load average ${loadAverage()}`,
   );
 
-  // Off and on side by side, at the same time: the shared machine's load hits both alike.
+  {
+    const off = await startFleet(broker, options.count, null);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, options.warmupSeconds * 1000));
+      const cpu = await cpuOver(off.fleet.pid, options.seconds);
+      say("fleet CPU, panel off", `${cpu.toFixed(1)} %`);
+    } finally {
+      await off.cleanup();
+    }
+  }
+
   const httpPort = freePort();
   const base = `http://127.0.0.1:${httpPort}`;
-  const off = await startFleet(broker, options.count, null);
   const { fleet, cleanup } = await startFleet(broker, options.count, httpPort);
   const browser = await launchChromium();
   try {
@@ -204,17 +213,6 @@ async function main(args: string[]): Promise<void> {
       120_000,
       500,
     );
-    await new Promise((resolve) => setTimeout(resolve, options.warmupSeconds * 1000));
-    try {
-      const [withoutPanel, withPanel] = await Promise.all([
-        cpuOver(off.fleet.pid, options.seconds),
-        cpuOver(fleet.pid, options.seconds),
-      ]);
-      say("fleet CPU, panel off (side by side)", `${withoutPanel.toFixed(1)} %`);
-      say("fleet CPU, panel on, no page (side by side)", `${withPanel.toFixed(1)} %`);
-    } finally {
-      await off.cleanup();
-    }
     await new Promise((resolve) => setTimeout(resolve, options.warmupSeconds * 1000));
     // Closed and open alternate, so that the machine's drift (it is shared) hits both alike.
     const closedRuns: number[] = [];
@@ -264,7 +262,6 @@ async function main(args: string[]): Promise<void> {
     );
   } finally {
     await browser.close();
-    await off.cleanup();
     await cleanup();
   }
   console.log(`\nLoad average at the end: ${loadAverage()}\n`);
