@@ -327,7 +327,8 @@ Deno.test({
             "in use .*--http-port",
         ),
       );
-      assert.match(await health(healthPort), /no answer/, "the health port was closed again");
+      assert.match(await health(healthPort), /no answer/, "no health port is left open");
+      assert.doesNotMatch(engine.output, /Auto-registering/, "nothing registered with Central");
     } finally {
       taken.close();
       await engine.dispose();
