@@ -220,7 +220,7 @@ Deno.test("the metrics count what the bus delivered and the probes answered, and
     new FakePoint(snapshot({ cpId: "CP_002", status: "fault", health: "KO" })),
   ];
   const reading = metrics.read(points, { connected: true, backlog: 4 });
-  const text = renderMetrics(reading, { actions: { fault: 2 }, liveClients: 1 });
+  const text = renderMetrics(reading, { actions: { fault: 2 }, liveClients: 1, feedSeconds: 0.25 });
   const families = new Map(
     (parsePrometheusTextFormat(text) as {
       name: string;
@@ -269,6 +269,7 @@ Deno.test("the metrics count what the bus delivered and the probes answered, and
     assert.equal(value("evcp_health_probes_total", { answer: "OK" }), 0);
     assert.equal(value("evcp_panel_actions_total", { action: "fault" }), 2);
     assert.equal(value("evcp_panel_live_clients"), 1);
+    assert.equal(value("evcp_panel_feed_seconds_total"), 0.25);
   });
   await t.step("the command latency histogram: cumulative buckets, sum and count", () => {
     const family = families.get("evcp_command_latency_seconds")!;
@@ -281,7 +282,11 @@ Deno.test("the metrics count what the bus delivered and the probes answered, and
     assert.equal(value("evcp_commands_handled_total"), 3);
   });
   await t.step("label values are escaped", () => {
-    const odd = renderMetrics(reading, { actions: { 'a"b\\c\nd': 1 }, liveClients: 0 });
+    const odd = renderMetrics(reading, {
+      actions: { 'a"b\\c\nd': 1 },
+      liveClients: 0,
+      feedSeconds: 0,
+    });
     assert.match(odd, /evcp_panel_actions_total\{action="a\\"b\\\\c\\nd"\} 1/);
     const parsed = parsePrometheusTextFormat(odd) as {
       name: string;

@@ -234,6 +234,7 @@ async function main(args: string[]): Promise<void> {
     // Closed and open alternate, so that the machine's drift (it is shared) hits both alike.
     const closedRuns: number[] = [];
     const openRuns: number[] = [];
+    const feedShares: number[] = [];
     let figures: Awaited<ReturnType<typeof measurePage>> | null = null;
     for (let round = 1; round <= options.rounds; round++) {
       const closed = await cpuOver(fleet.pid, options.seconds);
@@ -249,9 +250,16 @@ async function main(args: string[]): Promise<void> {
           figures = measured;
         })
         : undefined;
+      const feedBefore = (await scrapeMetrics(base)).value("evcp_panel_feed_seconds_total");
+      const openedAt = performance.now();
       const open = await cpuOver(fleet.pid, options.seconds, measuring);
+      const feedSeconds = (await scrapeMetrics(base)).value("evcp_panel_feed_seconds_total") -
+        feedBefore;
+      const feedShare = feedSeconds / ((performance.now() - openedAt) / 1000) * 100;
       openRuns.push(open);
+      feedShares.push(feedShare);
       say(`round ${round}: fleet CPU, page open`, `${open.toFixed(1)} %`);
+      say(`round ${round}: the live feed's own work`, `${feedShare.toFixed(2)} % of a core`);
       await page.close();
     }
     const noPage = median(closedRuns);
@@ -260,6 +268,11 @@ async function main(args: string[]): Promise<void> {
     say("fleet CPU, page open (median)", `${withPage.toFixed(1)} %`);
     const extra = (withPage - noPage) / noPage * 100;
     say("extra CPU of the open page", `${extra.toFixed(1)} % (target: at most 10 %)`);
+    const feed = median(feedShares);
+    say(
+      "the live feed's own work (median)",
+      `${feed.toFixed(2)} % of a core = ${(feed / withPage * 100).toFixed(1)} % of the fleet's CPU`,
+    );
     const page = figures as Awaited<ReturnType<typeof measurePage>> | null;
     if (page !== null) {
       say("page JS heap", `${page.heapMb.toFixed(1)} MB (${page.domNodes} DOM nodes)`);

@@ -56,6 +56,8 @@ export class LiveFeed {
   #ticksSinceMessage = 0;
   #lastLink = "";
   #closed = false;
+  /** Milliseconds spent building and sending messages (the panel's own cost). */
+  #busyMs = 0;
 
   constructor(
     points: readonly PointControl[],
@@ -80,6 +82,11 @@ export class LiveFeed {
   /** Pages connected now. */
   get clients(): number {
     return this.#clients.size;
+  }
+
+  /** Seconds the feed has spent building and sending its messages, since it was created. */
+  get busySeconds(): number {
+    return this.#busyMs / 1000;
   }
 
   /**
@@ -118,6 +125,7 @@ export class LiveFeed {
 
   /** Every point's row, as the snapshot message sends them, remembered as sent. */
   #snapshotJson(): string {
+    const started = performance.now();
     const rows = this.#points.map((point, index) => {
       const json = JSON.stringify(pointRow(point.snapshot()));
       this.#sent[index] = json;
@@ -126,8 +134,10 @@ export class LiveFeed {
     this.#dirty.clear();
     const link = JSON.stringify(kafkaLink(this.#bus));
     this.#lastLink = link;
-    return `{"now":${this.#clock.now()},"meta":${this.#meta},"kafka":${link},` +
+    const json = `{"now":${this.#clock.now()},"meta":${this.#meta},"kafka":${link},` +
       `"points":[${rows.join(",")}]}`;
+    this.#busyMs += performance.now() - started;
+    return json;
   }
 
   #watch(): void {
@@ -147,6 +157,15 @@ export class LiveFeed {
   }
 
   #tick(): void {
+    const started = performance.now();
+    try {
+      this.#update();
+    } finally {
+      this.#busyMs += performance.now() - started;
+    }
+  }
+
+  #update(): void {
     const changed: string[] = [];
     for (const index of this.#dirty) {
       const json = JSON.stringify(pointRow(this.#points[index]!.snapshot()));

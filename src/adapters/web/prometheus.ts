@@ -15,6 +15,8 @@ export interface PanelReading {
   readonly actions: Readonly<Record<string, number>>;
   /** Pages following the live feed now. */
   readonly liveClients: number;
+  /** Seconds spent building and sending the live feed's messages. */
+  readonly feedSeconds: number;
 }
 
 type Labels = Readonly<Record<string, string>>;
@@ -177,6 +179,11 @@ export function renderMetrics(metrics: MetricsReading, panel: PanelReading): str
       "gauge",
       "Pages following the web panel's live feed.",
     ).sample(panel.liveClients),
+    new Family(
+      "evcp_panel_feed_seconds_total",
+      "counter",
+      "Time the engine spent building and sending the live feed's messages (the panel's cost).",
+    ).sample(panel.feedSeconds),
   ];
   const latency = new Family(
     "evcp_command_latency_seconds",

@@ -376,6 +376,7 @@ export class WebPanel implements PanelListener {
     const text = renderMetrics(metrics.read(this.#points, this.#bus), {
       actions: this.#actions,
       liveClients: this.#feed.clients,
+      feedSeconds: this.#feed.busySeconds,
     });
     return new Response(text, {
       headers: {
