@@ -177,6 +177,17 @@ async function measurePage(page: Page, ms: number) {
   };
 }
 
+/** Whether the fleet's panel answers `/healthz` within 3 s. */
+async function fleetAnswers(base: string): Promise<string> {
+  try {
+    const response = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(3_000) });
+    await response.body?.cancel();
+    return `/healthz answered ${response.status}`;
+  } catch (error) {
+    return `/healthz did not answer (${(error as Error).name})`;
+  }
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -241,8 +252,19 @@ async function main(args: string[]): Promise<void> {
       closedRuns.push(closed);
       say(`round ${round}: fleet CPU, panel on, no page`, `${closed.toFixed(1)} %`);
       const page = await browser.context.newPage();
-      await page.goto(`${base}/`, { waitUntil: "domcontentloaded", timeout: 60_000 });
-      await page.locator("#rows tr").nth(options.count - 1).waitFor({ timeout: 60_000 });
+      try {
+        await page.goto(`${base}/`, { waitUntil: "domcontentloaded", timeout: 60_000 });
+        await page.locator("#rows tr").nth(options.count - 1).waitFor({ timeout: 60_000 });
+      } catch (error) {
+        // Seen on the shared 2-core machine: the whole fleet stops answering its sockets.
+        say(
+          `round ${round}: the page did not load within 60 s`,
+          `${(error as Error).message.split("\n")[0]}; then ` +
+            `${await fleetAnswers(base)}`,
+        );
+        await page.close();
+        break;
+      }
       // The first paint of every row is over before the engine is measured.
       await page.waitForTimeout(3_000);
       const measuring = round === 1
@@ -274,6 +296,7 @@ async function main(args: string[]): Promise<void> {
       `${feed.toFixed(2)} % of a core = ${(feed / withPage * 100).toFixed(1)} % of the fleet's CPU`,
     );
     const page = figures as Awaited<ReturnType<typeof measurePage>> | null;
+    if (openRuns.length === 0) throw new Error("no round with the page open completed");
     if (page !== null) {
       say("page JS heap", `${page.heapMb.toFixed(1)} MB (${page.domNodes} DOM nodes)`);
       say("page main thread busy", `${page.busyPercent.toFixed(1)} %`);
