@@ -10,9 +10,14 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
-import { testStateDir } from "./support/engine_state.ts";
 import { health, waitForHealth } from "./support/health.ts";
-import { ARTEFACTS_DIR, launchChromium, scrapeMetrics, waitUntil } from "./support/web.ts";
+import {
+  ARTEFACTS_DIR,
+  launchChromium,
+  memoryStateDir,
+  scrapeMetrics,
+  waitUntil,
+} from "./support/web.ts";
 
 async function screenshot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(ARTEFACTS_DIR, { recursive: true });
@@ -61,7 +66,8 @@ Deno.test({
     const errors = watchErrors(page);
     const pill = page.locator(`tr[data-id="${cpId}"] .pill`);
     try {
-      await central.waitForStatus("available");
+      // Generous: the suite runs test files side by side on a 2-core machine.
+      await central.waitForStatus("available", 0, 60_000);
 
       await t.step(
         "the page shows the point live: available, health OK, Kafka linked",
@@ -231,7 +237,7 @@ Deno.test({
     const broker = await brokerAddress();
     const topics = uniqueTopics("browser-fleet");
     const httpPort = freePort();
-    const state = testStateDir("web-fleet");
+    const state = await memoryStateDir("web-fleet");
     const central = await CentralDouble.start(broker, topics);
     const fleet = await EngineProcess.start([
       "fleet",
@@ -275,7 +281,7 @@ Deno.test({
             await response.body?.cancel();
             return response.ok;
           },
-          60_000,
+          120_000,
           250,
         );
         await page.goto(`http://127.0.0.1:${httpPort}/`);

@@ -28,7 +28,7 @@ import type { Page } from "playwright-core";
 import { brokerAddress, uniqueTopics } from "../tests/support/kafka.ts";
 import { EngineProcess, freePort } from "../tests/support/engine_process.ts";
 import { testStateDir } from "../tests/support/engine_state.ts";
-import { launchChromium, scrapeMetrics, waitUntil } from "../tests/support/web.ts";
+import { launchChromium, memoryStateDir, scrapeMetrics, waitUntil } from "../tests/support/web.ts";
 
 /** The options of a run. */
 interface BenchOptions {
@@ -86,15 +86,7 @@ async function startFleet(
   onTmpfs: boolean,
 ): Promise<{ fleet: EngineProcess; cleanup: () => Promise<void> }> {
   const topics = uniqueTopics("web-bench");
-  const state = testStateDir("web-bench");
-  const tmpfs = onTmpfs
-    ? await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ev-cp-web-bench-" })
-    : null;
-  if (tmpfs !== null) {
-    // The fleet may write only under ./state: its directory there points to memory.
-    await Deno.mkdir(new URL("../state/", import.meta.url), { recursive: true });
-    await Deno.symlink(tmpfs, new URL(`../${state.arg.slice(2)}`, import.meta.url).pathname);
-  }
+  const state = onTmpfs ? await memoryStateDir("web-bench") : testStateDir("web-bench");
   const fleet = await EngineProcess.start([
     "fleet",
     "--count",
@@ -131,7 +123,6 @@ async function startFleet(
       await fleet.exited(30_000).catch(() => {});
       await fleet.dispose();
       await state.remove();
-      if (tmpfs !== null) await Deno.remove(tmpfs, { recursive: true }).catch(() => {});
     },
   };
 }
