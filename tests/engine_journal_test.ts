@@ -221,6 +221,7 @@ Deno.test("after a crash, recover sends one engine_recovered ticket after the re
     await rig.tick(REGISTRATION_QUIET_MS); // Central ignores available within 5 s of registering
     assert.deepEqual(rig.publisher.waiting(), [
       "CP_REGISTRATION:offline",
+      "cp_status_change:offline",
       "charging_completed:engine_recovered",
       "cp_status_change:available",
     ]);

@@ -117,6 +117,8 @@ export class Engine implements PointControl {
   #work: Promise<void> = Promise.resolve();
   #ticker: unknown = null;
   #stopping = false;
+  /** Whether the start-up registration went out (later ones are re-registrations). */
+  #registeredBefore = false;
   /** Recent tickets, with when they were published (see TICKET_MEMORY_MS). */
   #recentTickets: { readonly payload: EventPayload; readonly at: number }[] = [];
 
@@ -178,6 +180,15 @@ export class Engine implements PointControl {
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
     }));
     this.#statuses.registered();
+    if (this.#registeredBefore) return;
+    this.#registeredBefore = true;
+    // Central ignores the registration of a point it still holds as `available` (an engine
+    // killed and restarted: EV_Central_WebSocket.py:1862-1870), and would hand out sessions to
+    // it before its Monitor is back; an explicit `offline` reaches it (unless the previous
+    // registration was less than 30 s ago, :2490). Where Central did take the registration,
+    // it already has `offline` and ignores this one. (A Central that comes back has set every
+    // point offline itself, :2815-2825: no need when registering again.)
+    this.#statuses.update("offline", "Registered: offline until ready", true);
   }
 
   /**
