@@ -783,32 +783,74 @@ export function soakTable(results: readonly PhaseResult[]): string {
   ].join("\n");
 }
 
+const USAGE =
+  `Usage: deno task soak [--short] [--seed N] [--kills N] [--broker-restarts N] [--fleet N]
+                      [--no-network] [--no-disk] [--no-cluster]
+
+The engine's promises under injected faults, against a real broker and the real engine process.
+  --short              the CI run: 5 kills, 2 broker restarts, a fleet of 10, no network or cluster
+  --seed N             the seed of every random choice (default: from the clock, printed at the end)
+  --kills N            kill -9 of a single engine (default 100)
+  --broker-restarts N  broker stop/start cycles during one long session (default 20)
+  --fleet N            points of the fleet killed mid-sessions (default 100; 0: no fleet phase)
+  --no-network         skip the network faults (a TCP proxy between engine and broker)
+  --no-disk            skip the full disk and the state directory that refuses writes
+  --no-cluster         skip the three-broker cluster
+  -h, --help           this help
+Exit code 0 when every promise held, 1 when one did not, 2 for a bad option.`;
+
+/** A whole number of at least 0 from an option, or exits 2 with one line. */
+function count(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) {
+    console.error(`soak: --${name} must be a whole number of at least 0 (got "${value}")`);
+    Deno.exit(2);
+  }
+  return parsed;
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      short: { type: "boolean", default: false },
-      seed: { type: "string" },
-      kills: { type: "string" },
-      "broker-restarts": { type: "string" },
-      fleet: { type: "string" },
-      "no-network": { type: "boolean", default: false },
-      "no-disk": { type: "boolean", default: false },
-      "no-cluster": { type: "boolean", default: false },
-    },
-  });
+  let values;
+  try {
+    values = parseArgs({
+      args: Deno.args,
+      options: {
+        short: { type: "boolean", default: false },
+        seed: { type: "string" },
+        kills: { type: "string" },
+        "broker-restarts": { type: "string" },
+        fleet: { type: "string" },
+        "no-network": { type: "boolean", default: false },
+        "no-disk": { type: "boolean", default: false },
+        "no-cluster": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`soak: ${error instanceof Error ? error.message : error} (see --help)`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   const short = values.short;
+  const started = performance.now();
+  const elapsed = () => {
+    const seconds = Math.round((performance.now() - started) / 1000);
+    return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+  };
   const options: SoakOptions = {
-    seed: Number(values.seed ?? Date.now() % 100_000),
-    kills: Number(values.kills ?? (short ? 5 : 100)),
-    brokerRestarts: Number(values["broker-restarts"] ?? (short ? 2 : 20)),
-    fleetPoints: Number(values.fleet ?? (short ? 10 : 100)),
+    seed: count("seed", values.seed, Date.now() % 100_000),
+    kills: count("kills", values.kills, short ? 5 : 100),
+    brokerRestarts: count("broker-restarts", values["broker-restarts"], short ? 2 : 20),
+    fleetPoints: count("fleet", values.fleet, short ? 10 : 100),
     network: !short && !values["no-network"],
     disk: !values["no-disk"],
     cluster: !short && !values["no-cluster"],
-    log: (line) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
+    log: (line) => Deno.stdout.writeSync(encoder.encode(`[${elapsed()}] ${line}\n`)),
   };
-  const started = performance.now();
   const results = await runSoak(options);
   console.log(soakTable(results));
   console.log(`\nSeed ${options.seed}; ${((performance.now() - started) / 1000).toFixed(0)} s.`);
