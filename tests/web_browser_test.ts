@@ -13,7 +13,6 @@ import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts
 import { health, waitForHealth } from "./support/health.ts";
 import {
   ARTEFACTS_DIR,
-  freePanelPort,
   launchChromium,
   memoryStateDir,
   scrapeMetrics,
@@ -50,7 +49,7 @@ Deno.test({
     const topics = uniqueTopics("browser");
     const cpId = "CP_BROWSER";
     const healthPort = freePort();
-    const httpPort = freePanelPort();
+    const httpPort = freePort();
     const central = await CentralDouble.start(broker, topics);
     const engine = await EngineProcess.start([
       ...engineArgs({ cpId, broker, healthPort, topics }),
@@ -237,7 +236,7 @@ Deno.test({
   async fn(t) {
     const broker = await brokerAddress();
     const topics = uniqueTopics("browser-fleet");
-    const httpPort = freePanelPort();
+    const httpPort = freePort();
     const state = await memoryStateDir("web-fleet");
     const central = await CentralDouble.start(broker, topics);
     const fleet = await EngineProcess.start([

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 import { health, waitForHealth } from "./support/health.ts";
-import { freePanelPort, postJson, requestJson, scrapeMetrics, waitUntil } from "./support/web.ts";
+import { postJson, requestJson, scrapeMetrics, waitUntil } from "./support/web.ts";
 
 /** A test engine with its web panel on loopback. */
 async function engineWithPanel(label: string, extra: string[] = []) {
@@ -16,7 +16,7 @@ async function engineWithPanel(label: string, extra: string[] = []) {
   const topics = uniqueTopics(label);
   const cpId = `CP_WEB_${crypto.randomUUID().slice(0, 6)}`;
   const healthPort = freePort();
-  const httpPort = freePanelPort();
+  const httpPort = freePort();
   const central = await CentralDouble.start(broker, topics);
   const engine = await EngineProcess.start([
     ...engineArgs({ cpId, broker, healthPort, topics }),

@@ -26,15 +26,9 @@
  */
 import type { Page } from "playwright-core";
 import { brokerAddress, uniqueTopics } from "../tests/support/kafka.ts";
-import { EngineProcess } from "../tests/support/engine_process.ts";
+import { EngineProcess, freePort } from "../tests/support/engine_process.ts";
 import { testStateDir } from "../tests/support/engine_state.ts";
-import {
-  freePanelPort,
-  launchChromium,
-  memoryStateDir,
-  scrapeMetrics,
-  waitUntil,
-} from "../tests/support/web.ts";
+import { launchChromium, memoryStateDir, scrapeMetrics, waitUntil } from "../tests/support/web.ts";
 
 /** The options of a run. */
 interface BenchOptions {
@@ -224,7 +218,7 @@ async function main(args: string[]): Promise<void> {
     }
   }
 
-  const httpPort = freePanelPort();
+  const httpPort = freePort();
   const base = `http://127.0.0.1:${httpPort}`;
   const { fleet, cleanup } = await startFleet(broker, options.count, httpPort, options.tmpfs);
   const browser = await launchChromium();

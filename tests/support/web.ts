@@ -138,24 +138,6 @@ export async function waitUntil<T>(
   }
 }
 
-/**
- * A free TCP port on loopback below Linux's ephemeral range (32768-60999), for a web panel: a port
- * from `freePort()` is an ephemeral one, which the OS may hand again to one of the listeners a
- * fleet opens on port 0 (`--health-port-base 0`) before its panel opens.
- */
-export function freePanelPort(): number {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // Taken: try another.
-    }
-  }
-  throw new Error("No free port found between 20000 and 32000");
-}
-
 /** Where Debian's Chromium is (`apt-get install chromium`; CI installs it). */
 export const CHROMIUM = "/usr/bin/chromium";
 
