@@ -303,7 +303,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a web panel port in use: one line naming it and --http-port, exit code 1, nothing left open",
+    "a web panel port in use: one line naming it and --http-port, exit code 1, nothing registered or left open",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
