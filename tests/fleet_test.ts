@@ -217,12 +217,14 @@ Deno.test("auto sessions and chaos with a seed start local sessions and inject f
   const central = await CentralDouble.start(await brokerAddress(), topics);
   const points = members("FLTL", 4);
   const carried: FleetEvent[] = [];
-  // At 600x, 60 sessions and 12 faults per point per simulated hour: a few of each per second.
+  // At 600x (a simulated minute is 0.1 real second): a new session whenever a point is idle,
+  // lasting 2.5 to 5 real seconds (so it lives past its first progress, sent each real second),
+  // and a fault every 6 real seconds per point, lasting under a second.
   const { fleet } = await startFleet(topics, points, {
     sessionsPerMinute: 1,
-    sessionSeconds: { min: 300, max: 600 },
-    faultsPerHourPerPoint: 6,
-    faultSeconds: { min: 600, max: 1200 },
+    sessionSeconds: { min: 1500, max: 3000 },
+    faultsPerHourPerPoint: 1,
+    faultSeconds: { min: 300, max: 500 },
   }, 600);
   fleet.onLoadEvent((event) => carried.push(event));
   try {
