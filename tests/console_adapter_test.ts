@@ -54,6 +54,7 @@ class FakeEngine implements ConsoleEngine {
       monitorWatching: false,
       monitorLost: false,
       session: null,
+      startup: null,
     };
   }
   apply(command: Command | DecodedCommand, source: CommandSource): void {
