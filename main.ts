@@ -8,6 +8,8 @@
  * @module
  */
 import { processIo } from "./src/cli/command_line.ts";
+import { EXIT_BAD_CONFIG } from "./src/cli/exit_codes.ts";
+import { missingPermission, missingPermissionLine } from "./src/cli/permission_check.ts";
 import { runEngineCommand } from "./src/cli/engine_command.ts";
 import { FLEET_COMMAND, runFleetCommand } from "./src/cli/fleet_command.ts";
 import { PROBE_COMMAND, runProbeCommand } from "./src/cli/probe_command.ts";
@@ -15,6 +17,11 @@ import { runSendCommand, SEND_COMMAND } from "./src/cli/send_command.ts";
 
 /** Runs the program with `args` (without the program name); resolves to the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
+  const missing = missingPermission();
+  if (missing !== null) {
+    processIo.stderr(missingPermissionLine(missing));
+    return EXIT_BAD_CONFIG;
+  }
   switch (args[0]) {
     case PROBE_COMMAND:
       return await runProbeCommand(args.slice(1), processIo);
@@ -28,5 +35,13 @@ export async function main(args: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    // A permission the check could not foresee (a file outside the granted directories): one
+    // line, not a stack trace.
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    processIo.stderr(missingPermissionLine(error.message));
+    Deno.exit(EXIT_BAD_CONFIG);
+  }
 }

@@ -33,6 +33,8 @@ import { parseArgs } from "node:util";
 
 /** The Apache Kafka version of the test broker. */
 export const KAFKA_VERSION = "4.2.2";
+/** The PLAINTEXT port of `deno task kafka`: the engine's default broker is localhost:9092. */
+export const LOCAL_BROKER_PORT = 9092;
 /** User name accepted on the SASL listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). */
 export const SASL_USERNAME = "engine";
 /** Password of {@link SASL_USERNAME} on the SASL listener. */
@@ -771,10 +773,11 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(`Usage: deno task kafka [options]
 
-Starts a throwaway single-node Kafka ${KAFKA_VERSION} broker on 127.0.0.1 and runs until Ctrl+C.
+Starts a throwaway single-node Kafka ${KAFKA_VERSION} broker on 127.0.0.1 (localhost:${LOCAL_BROKER_PORT},
+the engine's default broker) and runs until Ctrl+C.
 
 Options:
-  --port N                  PLAINTEXT port (default: a free port)
+  --port N                  PLAINTEXT port (default ${LOCAL_BROKER_PORT}, where the engine looks; 0: a free port)
   --sasl-port N             SASL_PLAINTEXT port (default: a free port)
   --data-dir DIR            keep config, log and data in DIR (kept afterwards; default: a temp dir)
   --no-auto-create-topics   auto.create.topics.enable=false`);
@@ -789,7 +792,10 @@ Options:
 
   const started = performance.now();
   const broker = await KafkaTestBroker.create({
-    plaintextPort: port(values.port, "port"),
+    // Where the engine looks by default, so that `deno task kafka` then `deno task start` works.
+    plaintextPort: values.port === "0"
+      ? undefined
+      : port(values.port ?? `${LOCAL_BROKER_PORT}`, "port"),
     saslPort: port(values["sasl-port"], "sasl-port"),
     dataDir: values["data-dir"],
     autoCreateTopics: !values["no-auto-create-topics"],
