@@ -163,6 +163,25 @@ Deno.test({
   },
 });
 
+/** Runs a documented `deno task ...` line in the repository. */
+async function task(line: string): Promise<Deno.CommandOutput> {
+  return await new Deno.Command(Deno.execPath(), {
+    args: shellWords(line).slice(1),
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+Deno.test("deno task bundle builds dist/ev-cp-engine.js", async () => {
+  const output = await task(documented("deno task bundle"));
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.match(new TextDecoder().decode(output.stdout), /^built .*dist\/ev-cp-engine\.js\n$/);
+  assert.ok((await Deno.stat(new URL("../dist/ev-cp-engine.js", import.meta.url))).size > 100_000);
+});
+
 Deno.test("deno task start-bundle builds the bundle and runs it with the binary's permissions", async () => {
   const args = shellWords(documented("deno task start-bundle --version"));
   const output = await new Deno.Command(Deno.execPath(), {

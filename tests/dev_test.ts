@@ -80,84 +80,91 @@ function energyOn(screen: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
-Deno.test({
-  name:
-    "command 1: bootstrap dev starts the local broker, the point goes available, M charges with rising kWh, one Ctrl+C ends engine, watcher and broker",
-  ignore: !tmuxAvailable(),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const labPort = freePortBelowEphemeral();
-    const healthPort = freePort();
-    const stateDir = `./state/test-dev-${crypto.randomUUID().slice(0, 8)}`;
-    const started = performance.now();
-    const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
-    const terminal = await TerminalEngine.start([], {
-      command: shellWords(documented("bash tools/bootstrap.sh dev")),
-      columns: 120,
-      rows: 40,
-      env: {
-        LAB_KAFKA_PORT: String(labPort),
-        HEALTH_PORT: String(healthPort),
-        STATE_DIR: stateDir,
-      },
+for (
+  const command of [documented("bash tools/bootstrap.sh dev"), documented("deno task dev")]
+) {
+  Deno.test({
+    name: `${command}: starts the local broker, the point goes available, M charges with rising ` +
+      "kWh, one Ctrl+C ends engine, watcher and broker",
+    ignore: !tmuxAvailable(),
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => labSession(command),
+  });
+}
+
+/** Runs `command` (the lab) in a terminal as a newcomer would, then ends it with one Ctrl+C. */
+async function labSession(command: string): Promise<void> {
+  const labPort = freePortBelowEphemeral();
+  const healthPort = freePort();
+  const stateDir = `./state/test-dev-${crypto.randomUUID().slice(0, 8)}`;
+  const started = performance.now();
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+  const terminal = await TerminalEngine.start([], {
+    command: shellWords(command),
+    columns: 120,
+    rows: 40,
+    env: {
+      LAB_KAFKA_PORT: String(labPort),
+      HEALTH_PORT: String(healthPort),
+      STATE_DIR: stateDir,
+    },
+  });
+  let central: CentralDouble | null = null;
+  try {
+    await terminal.waitForScreen(
+      `starting the project's local broker there`,
+      60_000,
+    );
+    const up = `dev: local Kafka broker up on 127.0.0.1:${labPort}`;
+    const starting = await terminal.waitForScreen(
+      (text) => text.includes(up) || text.includes("dev: error"),
+      240_000,
+    );
+    assert.ok(starting.includes(up), starting);
+    const brokerUp = seconds();
+    assert.ok(await kafkaAnswers(labPort), "the local broker answers");
+    await terminal.waitForScreen(/Status AVAILABLE/, 60_000);
+    const available = seconds();
+
+    central = await CentralDouble.start(`127.0.0.1:${labPort}`, {
+      cpEvents: "cp-events",
+      centralEvents: "central-events",
     });
-    let central: CentralDouble | null = null;
-    try {
-      await terminal.waitForScreen(
-        `starting the project's local broker there`,
-        60_000,
-      );
-      const up = `dev: local Kafka broker up on 127.0.0.1:${labPort}`;
-      const starting = await terminal.waitForScreen(
-        (text) => text.includes(up) || text.includes("dev: error"),
-        240_000,
-      );
-      assert.ok(starting.includes(up), starting);
-      const brokerUp = seconds();
-      assert.ok(await kafkaAnswers(labPort), "the local broker answers");
-      await terminal.waitForScreen(/Status AVAILABLE/, 60_000);
-      const available = seconds();
+    await central.waitFor("the registration", () => central!.seen("CP_REGISTRATION").length > 0);
 
-      central = await CentralDouble.start(`127.0.0.1:${labPort}`, {
-        cpEvents: "cp-events",
-        centralEvents: "central-events",
-      });
-      await central.waitFor("the registration", () => central!.seen("CP_REGISTRATION").length > 0);
+    await terminal.press("M");
+    await terminal.waitForScreen(
+      (screen) => /Status CHARGING/.test(screen) && screen.includes(`User ${LAB_USER}`),
+      15_000,
+    );
+    const charged = seconds();
+    // kWh rise every second, on the panel and on the wire.
+    const first = energyOn(await terminal.waitForScreen((screen) => (energyOn(screen) ?? 0) > 0));
+    await terminal.waitForScreen((screen) => (energyOn(screen) ?? 0) > first!, 5_000);
+    await central.waitFor(
+      "two progress samples",
+      () => central!.seen("charging_progress").length >= 2,
+    );
+    await central.close();
+    central = null;
+    console.log(
+      `[figures] ${command}: broker up ${brokerUp} s, available ${available} s, ` +
+        `charging ${charged} s after the command`,
+    );
 
-      await terminal.press("M");
-      await terminal.waitForScreen(
-        (screen) => /Status CHARGING/.test(screen) && screen.includes(`User ${LAB_USER}`),
-        15_000,
-      );
-      const charged = seconds();
-      // kWh rise every second, on the panel and on the wire.
-      const first = energyOn(await terminal.waitForScreen((screen) => (energyOn(screen) ?? 0) > 0));
-      await terminal.waitForScreen((screen) => (energyOn(screen) ?? 0) > first!, 5_000);
-      await central.waitFor(
-        "two progress samples",
-        () => central!.seen("charging_progress").length >= 2,
-      );
-      await central.close();
-      central = null;
-      console.log(
-        `[figures] bootstrap dev: broker up ${brokerUp} s, available ${available} s, ` +
-          `charging ${charged} s after the command`,
-      );
-
-      await terminal.press("C-c");
-      const { code } = await terminal.exited(40_000);
-      const screen = await terminal.screen(false, true);
-      assert.equal(code, 0, screen);
-      assert.match(screen, /dev: the engine exited/);
-      assert.match(screen, /dev: stopping the local Kafka broker/);
-      assert.equal(await kafkaAnswers(labPort), false, "the broker is gone");
-      // The launcher exits only after the watcher has: nothing answers on its health port.
-      assert.match(await health(healthPort), /^no answer: /);
-    } finally {
-      await central?.close().catch(() => {});
-      await terminal.dispose();
-      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-    }
-  },
-});
+    await terminal.press("C-c");
+    const { code } = await terminal.exited(40_000);
+    const screen = await terminal.screen(false, true);
+    assert.equal(code, 0, screen);
+    assert.match(screen, /dev: the engine exited/);
+    assert.match(screen, /dev: stopping the local Kafka broker/);
+    assert.equal(await kafkaAnswers(labPort), false, "the broker is gone");
+    // The launcher exits only after the watcher has: nothing answers on its health port.
+    assert.match(await health(healthPort), /^no answer: /);
+  } finally {
+    await central?.close().catch(() => {});
+    await terminal.dispose();
+    await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}

@@ -21,6 +21,7 @@ import {
   COMPILE_TARGETS,
   compileArgs,
   isRuntimeDownloadFailure,
+  offlineMessage,
 } from "../tools/compile.ts";
 import { ENV_VARS } from "../src/cli/settings.ts";
 
@@ -140,4 +141,14 @@ Deno.test("the compile task tells an unreachable runtime download from a real co
   const typeError = "error: TS2322 [ERROR]: Type 'string' is not assignable to type 'number'.\n" +
     "    at file:///repo/main.ts:1:7";
   assert.equal(isRuntimeDownloadFailure(typeError), false);
+});
+
+Deno.test("compile's offline error names the README section of the single file and offers the bundle", async () => {
+  const message = offlineMessage("x86_64-unknown-linux-gnu", "the download host");
+  assert.match(message, /^deno compile cannot build x86_64-unknown-linux-gnu: /);
+  assert.match(message, /`deno task bundle`/);
+  const section = /README\.md, "([^"]+)"/.exec(message)?.[1];
+  assert.ok(section !== undefined, message);
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  assert.ok(readme.includes(`\n## ${section}\n`), `README.md has no section "${section}"`);
 });

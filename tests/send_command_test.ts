@@ -20,7 +20,7 @@ import {
   startTaskArgs,
 } from "./support/engine_process.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { documented, engineArgsOf } from "./support/documented.ts";
+import { documented, shellWords } from "./support/documented.ts";
 import { waitForHealth } from "./support/health.ts";
 
 const NOW = 1_764_350_000_000;
@@ -126,10 +126,15 @@ Deno.test("send refuses a bad command line with one line and exit code 2", async
   });
 });
 
-/** Runs a documented `ev-cp-engine send ...` line as the start task runs the engine. */
+/**
+ * Runs a documented `deno task send ...` line (`ev-cp-engine send ...` with the start task's
+ * permissions, which the send task has: tests/permissions_test.ts).
+ */
 async function send(line: string, env: Record<string, string>): Promise<string> {
+  const words = shellWords(line);
+  assert.deepEqual(words.slice(0, 3), ["deno", "task", "send"], line);
   const output = await new Deno.Command(Deno.execPath(), {
-    args: [...(await startTaskArgs()), ...engineArgsOf(line)],
+    args: [...(await startTaskArgs()), "send", ...words.slice(3)],
     env: { ...passThroughEnv(), NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: "null",
@@ -158,7 +163,7 @@ Deno.test({
       await central.waitForStatus("available", 0, 30_000);
 
       const sent = await send(
-        documented("ev-cp-engine send charging_started --cp-id CP_001 --user alice"),
+        documented("deno task send charging_started --cp-id CP_001 --user alice"),
         env,
       );
       assert.match(sent, /^Sent charging_started to CP_001 on central-events-send-/);
@@ -172,7 +177,7 @@ Deno.test({
       // The log shows the wire's precision: never `0 EUR`.
       await engine.waitForOutput(/Charging alice: \d+\.\d{3} kWh, \d+\.\d{2} EUR, \d+\.\d{2} kW/);
 
-      await send(documented("ev-cp-engine send CP_FAULT --cp-id CP_001"), env);
+      await send(documented("deno task send CP_FAULT --cp-id CP_001"), env);
       await central.waitFor(
         "a fault ticket",
         () => central.seen("charging_completed").some((ticket) => ticket["reason"] === "fault"),
@@ -180,13 +185,13 @@ Deno.test({
       await central.waitForStatus("fault", 0, 15_000);
       await waitForHealth(target.healthPort, "KO", 10_000);
 
-      await send(documented("ev-cp-engine send CP_RECOVER --cp-id CP_001"), env);
+      await send(documented("deno task send CP_RECOVER --cp-id CP_001"), env);
       await waitForHealth(target.healthPort, "OK", 10_000);
       const afterFault = central.statuses().lastIndexOf("fault") + 1;
       await central.waitForStatus("available", afterFault, 15_000);
 
       await send(
-        documented("ev-cp-engine send CP_STOP --cp-id CP_001 --reason maintenance"),
+        documented("deno task send CP_STOP --cp-id CP_001 --reason maintenance"),
         env,
       );
       const afterRecovery = central.statuses().length;

@@ -101,13 +101,14 @@ export function devEngineCommand(): string[] {
 
 /**
  * The commands of the tasks that run the engine with its scoped permissions, generated from the
- * table: from source (`start`, `fleet`), and the bundle with exactly a binary's (`start-bundle`).
+ * table: from source (`start`, `fleet`, `send`), and the bundle with exactly a binary's (`start-bundle`).
  */
-export function engineTaskCommands(): Record<"start" | "fleet" | "start-bundle", string> {
+export function engineTaskCommands(): Record<"start" | "fleet" | "send" | "start-bundle", string> {
   const flags = sourceRunFlags().join(" ");
   return {
     start: `deno run ${flags} main.ts`,
     fleet: `deno run ${flags} main.ts fleet`,
+    send: `deno run ${flags} main.ts send`,
     "start-bundle": `deno run ${binaryPermissionFlags().join(" ")} ${BUNDLE_FILE}`,
   };
 }
@@ -124,7 +125,7 @@ async function writeTasks(path: URL): Promise<void> {
     else config.tasks[name] = command;
   }
   await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
-  console.log(`Updated the start, fleet and start-bundle tasks of ${path.pathname}`);
+  console.log(`Updated the start, fleet, send and start-bundle tasks of ${path.pathname}`);
 }
 
 if (import.meta.main) {

@@ -43,15 +43,3 @@ export function shellWords(line: string): string[] {
   if (word !== null) words.push(word);
   return words;
 }
-
-/**
- * The arguments of a documented `ev-cp-engine ...` (or `./ev-cp-engine ...`) line, without the
- * program name: what `main.ts` receives.
- */
-export function engineArgsOf(line: string): string[] {
-  const [program, ...args] = shellWords(line);
-  if (program === undefined || !/^(\.\/)?ev-cp-engine$/.test(program)) {
-    throw new Error(`Not an ev-cp-engine command line: ${line}`);
-  }
-  return args;
-}
