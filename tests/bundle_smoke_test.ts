@@ -48,8 +48,6 @@ function bundleCommand(runDir: string, denoDir: string, args: string[]): Deno.Co
 Deno.test({
   name:
     "the bundled single-file engine, with the binary's permissions and an empty Deno cache, registers, answers the health check and runs a session without downloading anything",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const workDir = await Deno.makeTempDir({ prefix: "ev-cp-engine-smoke-" });
     const runDir = `${workDir}/run`;

@@ -117,8 +117,6 @@ function replyFrame(answer: "OK" | "KO"): number[] {
 
 Deno.test({
   name: "probe and the framed health mode against the real engine process",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const broker = await brokerAddress();
     const topics = uniqueTopics("probe");

@@ -80,8 +80,6 @@ Deno.test("the duplicate-engine detector", async (t) => {
 
 Deno.test({
   name: "two engines started with the same cp id both say that another engine runs as it",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("duplicate");

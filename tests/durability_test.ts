@@ -21,7 +21,7 @@ import { systemClock } from "../src/adapters/clock.ts";
 import { parseCli } from "../src/cli/engine_command.ts";
 import { statusChangeEvent } from "../src/protocol/events.ts";
 
-const REAL_PARTS = { sanitizeOps: false, sanitizeResources: false } as const;
+const REAL_PARTS = {} as const;
 
 /** The flags of the engines of this file: the shared ones, a state directory and JSON logs. */
 function durableEngineArgs(options: EngineTarget & { stateDir: string }): string[] {

@@ -1,14 +1,15 @@
 /**
  * Specification of the session journal as the engine uses it: a fake clock and an in-process
- * meter, and the real SQLite outbox/journal in a temporary directory (the publisher appends to
- * it exactly as the Kafka adapter does, so the transactions are the real ones). No network.
+ * meter, the real Kafka adapter (never connected: what it is asked to publish waits in its
+ * outbox) and the real SQLite outbox/journal in a temporary directory, so the transactions, and
+ * the failures of a full disk, are the real ones. No network.
  */
 import assert from "node:assert/strict";
 import FakeTimers from "@sinonjs/fake-timers";
 import { getLogger } from "@logtape/logtape";
 import { Engine } from "../src/app/engine.ts";
-import type { EventPublisher, OutboundEvent } from "../src/app/ports.ts";
 import { seededRandom } from "../src/domain/random.ts";
+import { KafkaBus } from "../src/adapters/kafka/bus.ts";
 import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
 import { portOf } from "./support/fake_clock.ts";
 import { REGISTRATION_QUIET_MS } from "../src/app/status_coalescer.ts";
@@ -17,21 +18,16 @@ import { InProcessMeter } from "./support/in_process_meter.ts";
 const T0 = Date.UTC(2026, 0, 1);
 const CP = "CP_J1";
 
-/** Appends to the outbox like `KafkaBus.publish`; `failNext` makes the next append throw. */
-class OutboxPublisher implements EventPublisher {
-  failNext = false;
-  constructor(readonly outbox: SqliteOutbox) {}
-
-  publish(event: OutboundEvent): void {
-    if (this.failNext) {
-      this.failNext = false;
-      throw new Error("disk full");
-    }
-    this.outbox.append(event);
-  }
-
-  flush(): Promise<boolean> {
-    return Promise.resolve(true);
+/** The real Kafka adapter over `outbox`, never started: events wait in the outbox. */
+class OutboxPublisher extends KafkaBus {
+  constructor(readonly outbox: SqliteOutbox, clock: ReturnType<typeof portOf>) {
+    super({
+      brokers: ["127.0.0.1:9"],
+      clientId: "journal-test",
+      groupId: "journal-test",
+      cpEventsTopic: "cp-events",
+      centralEventsTopic: "central-events",
+    }, { logger: getLogger(["test", "kafka"]), clock, outbox });
   }
 
   /** `event_type:reason-or-status` of every waiting event, in order. */
@@ -89,7 +85,7 @@ async function withEngine(
     });
   const rig = {
     outbox,
-    publisher: new OutboxPublisher(outbox),
+    publisher: new OutboxPublisher(outbox, portOf(fake)),
     engine: null as unknown as Engine,
     async tick(ms: number) {
       for (let left = ms; left > 0; left -= 1_000) {
@@ -115,7 +111,7 @@ async function withEngine(
       rig.outbox.close();
       outbox = SqliteOutbox.open(dir, CP, { clock: { now: () => fake.now } });
       rig.outbox = outbox;
-      rig.publisher = new OutboxPublisher(outbox);
+      rig.publisher = new OutboxPublisher(outbox, portOf(fake));
       rig.engine = build(rig.publisher);
       return rig.engine;
     },
@@ -127,6 +123,27 @@ async function withEngine(
     rig.outbox.close();
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * Fills the real database until SQLite says it is full: the size is capped at what it holds
+ * (`limitSize`) and filler rows take the free pages left.
+ */
+function fillDisk(outbox: SqliteOutbox): void {
+  outbox.limitSize(0);
+  for (let i = 0; i < 100_000; i++) {
+    try {
+      outbox.append({
+        topic: "filler",
+        key: "FILL",
+        value: { message_id: `fill-${i}`, event_type: "filler", timestamp: T0 / 1000 },
+      });
+    } catch (error) {
+      assert.match(String(error), /full/);
+      return;
+    }
+  }
+  throw new Error("the database never filled up");
 }
 
 const START = {
@@ -221,19 +238,51 @@ Deno.test("after a crash, recover sends one engine_recovered ticket after the re
   });
 });
 
-Deno.test("a ticket that cannot be stored keeps the journal row, so a restart still sends it", async () => {
-  await withEngine(async (rig) => {
-    rig.engine.register();
-    rig.engine.markReady();
-    await rig.send(START);
-    await rig.tick(3_000);
-    const restarted = rig.restart();
-    rig.publisher.failNext = true;
-    assert.throws(() => restarted.recover(), /disk full/);
-    assert.equal(rig.publisher.values("charging_completed").length, 0);
-    assert.notEqual(rig.outbox.load(), null, "the session is still journaled");
-    assert.equal(restarted.recover()?.driver.username, "ana");
-    assert.equal(rig.publisher.values("charging_completed").length, 1);
-    assert.equal(rig.outbox.load(), null);
-  });
+Deno.test("a ticket that cannot be stored (a full disk) keeps the journal row: exactly one ticket, whatever fails", async (t) => {
+  await t.step(
+    "the disk frees up: the ticket is stored with the journal row's deletion",
+    async () => {
+      await withEngine(async (rig) => {
+        rig.engine.register();
+        rig.engine.markReady();
+        await rig.send(START);
+        await rig.tick(3_000);
+        fillDisk(rig.outbox); // the disk is full from now on
+        await rig.send({ event_type: "CP_UNPLUG", action: "unplug" });
+        assert.equal(rig.publisher.values("charging_completed").length, 0, "not stored");
+        assert.notEqual(rig.outbox.load(), null, "so the session is still journaled");
+        rig.outbox.limitSize(null);
+        await rig.tick(1_000);
+        rig.publisher.publish({ // the next event of the engine also flushes what waits, in order
+          topic: "cp-events",
+          key: CP,
+          value: { message_id: "probe", event_type: "probe", timestamp: T0 / 1000 },
+        });
+        assert.equal(rig.publisher.values("charging_completed").length, 1);
+        assert.equal(rig.outbox.load(), null);
+      });
+    },
+  );
+
+  await t.step(
+    "the engine crashes while the disk is full: the restart sends the one ticket",
+    async () => {
+      await withEngine(async (rig) => {
+        rig.engine.register();
+        rig.engine.markReady();
+        await rig.send(START);
+        await rig.tick(3_000);
+        fillDisk(rig.outbox);
+        await rig.send({ event_type: "CP_UNPLUG", action: "unplug" });
+        rig.outbox.limitSize(null);
+        const restarted = rig.restart(); // the ticket that waited in memory dies with the process
+        restarted.register();
+        assert.equal(restarted.recover()?.driver.username, "ana");
+        const tickets = rig.publisher.values("charging_completed");
+        assert.deepEqual(tickets.map((ticket) => ticket["reason"]), ["engine_recovered"]);
+        assert.equal(rig.outbox.load(), null);
+        assert.equal(rig.restart().recover(), null, "never twice");
+      });
+    },
+  );
 });

@@ -29,6 +29,11 @@ class RecordingPublisher implements EventPublisher {
     this.events.push(event);
   }
 
+  publishWith(event: OutboundEvent, alongside: () => void): void {
+    this.events.push(event);
+    alongside();
+  }
+
   flush(_deadlineMs: number): Promise<boolean> {
     this.flushes++;
     return Promise.resolve(true);

@@ -41,7 +41,11 @@ async function withServer(
   body: (harness: Harness) => Promise<void>,
 ): Promise<void> {
   const source = new FakeSource();
-  const server = HealthServer.listen({ hostname: "127.0.0.1", port: 0, ...options }, source);
+  // Every probe is counted here; the rate limit of probe notices has its own case.
+  const server = HealthServer.listen(
+    { hostname: "127.0.0.1", port: 0, probeNoticeIntervalMs: 0, ...options },
+    source,
+  );
   const clients: Deno.TcpConn[] = [];
   try {
     await body({
@@ -193,13 +197,15 @@ Deno.test("the health server answers STATUS? lines", async (t) => {
   await t.step("a request split across 3 TCP segments is answered once complete", async () => {
     await withServer({}, async ({ source, connect }) => {
       const client = await connect();
+      // The pauses only make the kernel send three segments; nothing is judged after them.
       await send(client, "STA");
       await delay(20);
       await send(client, "TUS");
       await delay(20);
-      assert.equal(source.probes, 0, "no answer before the line is complete");
       await send(client, "?\n");
-      assert.equal((await readLine(client)).text, "OK\n");
+      await client.closeWrite();
+      // Everything the server ever sent on this connection: one answer, to the whole line.
+      assert.equal((await readToEnd(client)).text, "OK\n");
       assert.equal(source.probes, 1);
     });
   });
@@ -443,21 +449,77 @@ Deno.test("the health server cuts off bad input and survives bad clients", async
     });
   });
 
-  await t.step("connections beyond maxConnections are closed at once", async () => {
-    await withServer({ maxConnections: 2 }, async ({ server, connect }) => {
-      const first = await connect();
-      const second = await connect();
-      await eventually(() => server.openConnections === 2, "two connections are served");
-      const third = await connect();
-      const received = await readToEnd(third);
-      assert.ok(received.closed);
-      assert.equal(received.text, "");
-      await send(first, "STATUS?\n");
-      assert.equal((await readLine(first)).text, "OK\n");
-      await send(second, "STATUS?\n");
-      assert.equal((await readLine(second)).text, "OK\n");
+  await t.step(
+    "beyond maxConnections, the quietest connection makes room for the new one",
+    async () => {
+      await withServer({ maxConnections: 2 }, async ({ server, connect }) => {
+        const first = await connect();
+        const second = await connect();
+        await eventually(() => server.openConnections === 2, "two connections are served");
+        await send(second, "STATUS?\n");
+        assert.equal((await readLine(second)).text, "OK\n", "second is the more recent");
+        const third = await connect();
+        await send(third, "STATUS?\n");
+        assert.equal((await readLine(third)).text, "OK\n", "the newcomer is served");
+        const evicted = await readToEnd(first);
+        assert.ok(evicted.closed, "the quietest (first) was closed for it");
+        await send(second, "STATUS?\n");
+        assert.equal((await readLine(second)).text, "OK\n");
+        assert.equal(server.openConnections, 2);
+      });
+    },
+  );
+
+  await t.step(
+    "one client holding every slot, re-probing each, cannot lock the Monitor out",
+    async () => {
+      await withServer({ maxConnections: 16 }, async ({ server, connect }) => {
+        const hog: Deno.Conn[] = [];
+        for (let i = 0; i < 16; i++) hog.push(await connect());
+        await eventually(() => server.openConnections === 16, "the hog holds every slot");
+        for (const client of hog) {
+          await send(client, "STATUS?\n");
+          assert.equal((await readLine(client)).text, "OK\n");
+        }
+        const monitor = await connect();
+        await send(monitor, "STATUS?\n");
+        assert.equal((await readLine(monitor)).text, "OK\n", "the Monitor is answered");
+        for (const client of hog) client.close();
+      });
+    },
+  );
+
+  await t.step("one address is held to maxConnectionsPerAddress", async () => {
+    await withServer({ maxConnectionsPerAddress: 3 }, async ({ server, connect }) => {
+      const clients: Deno.Conn[] = [];
+      for (let i = 0; i < 5; i++) {
+        const client = await connect();
+        await send(client, "STATUS?\n");
+        assert.equal((await readLine(client)).text, "OK\n");
+        clients.push(client);
+      }
+      assert.equal(server.openConnections, 3);
+      for (const client of clients) client.close();
     });
   });
+
+  await t.step(
+    "a flood of valid probes is answered every time, but the engine hears of it at most every 200 ms",
+    async () => {
+      await withServer({ probeNoticeIntervalMs: 200 }, async ({ source, connect }) => {
+        const client = await connect();
+        const started = performance.now();
+        let answers = 0;
+        while (performance.now() - started < 300) {
+          await send(client, "STATUS?\n");
+          assert.equal((await readLine(client)).text, "OK\n");
+          answers++;
+        }
+        assert.ok(answers > 10, `${answers} answers`);
+        assert.ok(source.probes >= 1 && source.probes <= 3, `${source.probes} notices`);
+      });
+    },
+  );
 
   await t.step("a source that throws gives KO instead of crashing", async () => {
     await withServer({}, async ({ source, connect }) => {
@@ -571,15 +633,17 @@ Deno.test("the health server's framed mode", async (t) => {
   await t.step("a frame split across segments is answered once complete", async () => {
     await withServer({}, async ({ source, connect }) => {
       const client = await connect();
+      // The pauses only make the kernel send separate segments; nothing is judged after them.
       await send(client, STATUS_FRAME.subarray(0, 1));
       await delay(20);
       await send(client, STATUS_FRAME.subarray(1, 5));
       await delay(20);
       await send(client, STATUS_FRAME.subarray(5, 9));
       await delay(20);
-      assert.equal(source.probes, 0, "no answer before the LRC arrives");
       await send(client, STATUS_FRAME.subarray(9));
+      // The first bytes the server ever sent here are the one answer to the whole frame.
       assert.deepEqual([...(await readBytes(client, 6)).bytes], [...framedReply("OK")]);
+      assert.equal(source.probes, 1);
     });
   });
 

@@ -56,8 +56,6 @@ function logLines(text: string): string[] {
 Deno.test({
   name:
     "10,000 hostile messages on the command topic change nothing, crash nothing and are logged without flooding",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const seed = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`fuzz seed ${seed} (replay with FUZZ_SEED=${seed})`);

@@ -1,6 +1,6 @@
 /**
  * Tests of the test infrastructure itself: a real KafkaTestBroker (tools/kafka_broker.ts), its
- * PLAINTEXT and SASL listeners, and a stop/start that keeps the data.
+ * PLAINTEXT, SASL and SSL listeners, and a stop/start that keeps the data.
  */
 
 import assert from "node:assert/strict";
@@ -111,6 +111,21 @@ Deno.test("KafkaTestBroker runs a real Kafka broker", async (t) => {
       });
     }
 
+    await t.step("SSL with the broker's CA; the runtime's default roots refuse it", async () => {
+      assert.match(broker.sslBootstrap, /^127\.0\.0\.1:\d+$/);
+      const ca = await Deno.readTextFile(broker.sslCaFile);
+      assert.match(ca, /^-----BEGIN CERTIFICATE-----/);
+      const admin = client(broker.sslBootstrap, { ssl: { ca: [ca] } }).admin();
+      await admin.connect();
+      try {
+        assert.ok((await admin.listTopics()).includes(topic));
+      } finally {
+        await admin.disconnect();
+      }
+      const untrusting = client(broker.sslBootstrap, { ssl: true, retry: { retries: 0 } }).admin();
+      await assert.rejects(untrusting.connect(), /certificate/i);
+    });
+
     await t.step("a wrong password is rejected", async () => {
       for (const mechanism of ["plain", "scram-sha-256"] as const) {
         await assert.rejects(
@@ -131,12 +146,13 @@ Deno.test("KafkaTestBroker runs a real Kafka broker", async (t) => {
       sanitizeOps: false,
       sanitizeResources: false,
       fn: async () => {
-        const { plaintextPort, saslPort } = broker;
+        const { plaintextPort, saslPort, sslPort } = broker;
         await broker.stop();
         assert.ok(!broker.running);
         await broker.start();
         assert.equal(broker.plaintextPort, plaintextPort);
         assert.equal(broker.saslPort, saslPort);
+        assert.equal(broker.sslPort, sslPort);
         assert.deepEqual(await consumeFirst(client(broker.bootstrap), topic), {
           key: "cp-1",
           value: "hello",

@@ -243,8 +243,6 @@ async function startSaslEngine(
 Deno.test({
   name:
     "an engine registers through a real SASL listener, and a wrong password stops it with one clear error",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const brokers = await saslBrokerAddresses();
     const stateDirs: string[] = [];

@@ -28,8 +28,6 @@ function event(n: number): OutboundEvent {
 
 Deno.test({
   name: "events the outbox cannot store wait in memory, in order, until the store works again",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const outbox = new FlakyOutbox();
     const bus = new KafkaBus({

@@ -32,8 +32,6 @@ function progressOf(central: PeerCentral, username: string): Record<string, unkn
 Deno.test({
   name:
     "fault then recover 1 to 1.5 s apart, 5 times: Central ends on the point's real status every time",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("peers-fault");
@@ -79,8 +77,6 @@ Deno.test({
 Deno.test({
   name:
     "the Monitor killed mid-session: the engine closes the session with a monitor_lost ticket and Central has no session left open",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("peers-monitor");
@@ -136,8 +132,6 @@ Deno.test({
 
 Deno.test({
   name: "a charging_started authorised while the engine was down is not applied when it restarts",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("peers-stale");
@@ -192,8 +186,6 @@ Deno.test({
 Deno.test({
   name:
     "a Driver's session: progress every second from the first, never before charging, and a ticket",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("peers-driver");
@@ -244,8 +236,6 @@ Deno.test({
 Deno.test({
   name:
     "engine and Monitor restarted together: Central hands out no session that its Monitor timeout then kills",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("peers-together");

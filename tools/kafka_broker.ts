@@ -7,7 +7,15 @@
  *
  * - `bootstrap`: PLAINTEXT, no authentication;
  * - `saslBootstrap`: SASL_PLAINTEXT, accepting PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 with the user
- *   {@link SASL_USERNAME} / {@link SASL_PASSWORD}.
+ *   {@link SASL_USERNAME} / {@link SASL_PASSWORD};
+ * - `sslBootstrap`: SSL (TLS, no client certificate), with a certificate for `127.0.0.1` and
+ *   `localhost` signed by a throwaway CA whose PEM is `sslCaFile` (the engine's
+ *   `--kafka-ssl-ca-file`). `keytool` makes both when the broker is created (about 1 s), once per
+ *   broker directory.
+ *
+ * For fault injection, the PLAINTEXT listener can advertise the port of a proxy in front of it
+ * (`advertisedPlaintextPort`, see `tests/support/tcp_proxy.ts`); `directBootstrap` is then a
+ * PLAINTEXT listener that no proxy stands in front of.
  *
  * ```ts
  * const broker = await KafkaTestBroker.create();
@@ -22,17 +30,42 @@
  * ```
  *
  * Run as a program (`deno task kafka`) it starts a broker, prints its addresses and runs until
- * Ctrl+C.
+ * Ctrl+C; `deno task kafka --cluster 3` starts a three-node cluster instead (see
+ * `kafka_cluster.ts`).
  *
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import {
+  ensureKafkaJars,
+  exists,
+  freeLoopbackPorts,
+  KAFKA_VERSION,
+  KafkaBrokerError,
+  KafkaJvm,
+  type KafkaProperties,
+  makeOwnedTempDir,
+  randomClusterId,
+} from "./_kafka_jvm.ts";
+import { aliveBrokerIds, probeApiVersions } from "./_kafka_protocol.ts";
+import { KafkaTestCluster } from "./kafka_cluster.ts";
+import {
+  createCertificateAuthority,
+  createServerKeyStore,
+  STORE_PASSWORD,
+} from "./test_certificates.ts";
 
-/** The Apache Kafka version of the test broker. */
-export const KAFKA_VERSION = "4.2.2";
+export {
+  checkJava,
+  ensureKafkaJars,
+  KAFKA_JARS_DIR,
+  KAFKA_VERSION,
+  KafkaBrokerError,
+  parentBoundCommand,
+} from "./_kafka_jvm.ts";
+
 /** The PLAINTEXT port of `deno task kafka`: the engine's default broker is localhost:9092. */
 export const LOCAL_BROKER_PORT = 9092;
 /** User name accepted on the SASL listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). */
@@ -40,285 +73,12 @@ export const SASL_USERNAME = "engine";
 /** Password of {@link SASL_USERNAME} on the SASL listener. */
 export const SASL_PASSWORD = "engine-secret";
 
-const TOOLS_DIR = fileURLToPath(new URL(".", import.meta.url));
-const REPO_ROOT = resolve(TOOLS_DIR, "..");
-const POM_FILE = join(TOOLS_DIR, "kafka", "pom.xml");
-const LOG4J_CONFIG = join(TOOLS_DIR, "kafka", "log4j2.yaml");
-
-/** Where {@link ensureKafkaJars} keeps the broker's class path (inside the repo, gitignored). */
-export const KAFKA_JARS_DIR = join(REPO_ROOT, ".cache", `kafka-${KAFKA_VERSION}`, "jars");
-
-const COMPLETE_MARKER = ".complete";
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
-const JAVA_HINT =
-  "install a JDK 17, e.g. the Debian package openjdk-17-jre-headless, or set KAFKA_BROKER=host:port to use an existing broker";
+const TEMP_PREFIX = "kafka-test-broker-";
 
-/** Raised when the test broker cannot be installed, started or reached. */
-export class KafkaBrokerError extends Error {
-  /** Creates the error. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "KafkaBrokerError";
-  }
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-// ---------------------------------------------------------------------------------------------
-// Installation
-// ---------------------------------------------------------------------------------------------
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-function lastLines(text: string, count: number): string {
-  const lines = text.replace(/\s+$/, "").split("\n");
-  return lines.slice(-count).join("\n");
-}
-
-let javaChecked: Promise<void> | undefined;
-
-/**
- * Checks that `java` is on PATH and is Java 17 or newer.
- *
- * @throws {KafkaBrokerError} with an installation hint otherwise.
- */
-export function checkJava(): Promise<void> {
-  javaChecked ??= (async () => {
-    let output: Deno.CommandOutput;
-    try {
-      output = await new Deno.Command("java", {
-        args: ["-version"],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new KafkaBrokerError(
-          `Java 17+ is required to start the test Kafka broker: \`java\` was not found on PATH (${JAVA_HINT})`,
-        );
-      }
-      throw error;
-    }
-    const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
-    const match = text.match(/version "(\d+)(?:\.(\d+))?/);
-    const major = match ? (match[1] === "1" ? Number(match[2]) : Number(match[1])) : NaN;
-    if (!output.success || !(major >= 17)) {
-      const found = match
-        ? `Java ${major}`
-        : `an unrecognised \`java -version\`: ${lastLines(text, 3)}`;
-      throw new KafkaBrokerError(
-        `Java 17+ is required to start the test Kafka broker, but \`java\` on PATH is ${found} (${JAVA_HINT})`,
-      );
-    }
-  })();
-  // A failed check is not cached, so that a caller can fix PATH and try again.
-  javaChecked.catch(() => javaChecked = undefined);
-  return javaChecked;
-}
-
-/**
- * Makes sure the Kafka broker's jars are in {@link KAFKA_JARS_DIR}, downloading them once with
- * Maven (`mvn dependency:copy-dependencies` on `tools/kafka/pom.xml`) if they are not.
- *
- * Safe to call concurrently from several processes: the jars are downloaded into a private
- * directory that is renamed into place when complete.
- *
- * @returns the directory holding the jars (use it as `-cp DIR/*`).
- * @throws {KafkaBrokerError} when Java 17+ or Maven is missing or the download fails.
- */
-export async function ensureKafkaJars(): Promise<string> {
-  await checkJava();
-  if (await exists(join(KAFKA_JARS_DIR, COMPLETE_MARKER))) return KAFKA_JARS_DIR;
-
-  await Deno.mkdir(dirname(KAFKA_JARS_DIR), { recursive: true });
-  const tmp = `${KAFKA_JARS_DIR}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    let output: Deno.CommandOutput;
-    try {
-      output = await new Deno.Command("mvn", {
-        args: [
-          "-q",
-          "-B",
-          "-f",
-          POM_FILE,
-          "dependency:copy-dependencies",
-          `-DoutputDirectory=${tmp}`,
-          "-DincludeScope=runtime",
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new KafkaBrokerError(
-          "Maven is required to download the test Kafka broker: `mvn` was not found on PATH (install Maven, e.g. the Debian package maven, or set KAFKA_BROKER=host:port to use an existing broker)",
-        );
-      }
-      throw error;
-    }
-    const log = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
-    if (!output.success) {
-      throw new KafkaBrokerError(
-        `\`mvn dependency:copy-dependencies\` failed (exit code ${output.code}) while downloading the Kafka ${KAFKA_VERSION} broker jars:\n${
-          lastLines(log, 30)
-        }`,
-      );
-    }
-    const jars: string[] = [];
-    for await (const entry of Deno.readDir(tmp)) {
-      if (entry.name.endsWith(".jar")) jars.push(entry.name);
-    }
-    if (!jars.some((name) => name.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
-      throw new KafkaBrokerError(
-        `Maven did not download kafka_2.13-${KAFKA_VERSION}.jar into ${tmp}:\n${
-          lastLines(log, 30)
-        }`,
-      );
-    }
-    await Deno.writeTextFile(join(tmp, COMPLETE_MARKER), `${jars.length} jars\n`);
-    try {
-      await Deno.rename(tmp, KAFKA_JARS_DIR);
-    } catch (error) {
-      // Another process finished first: use its copy. A left-over incomplete directory is replaced.
-      if (await exists(join(KAFKA_JARS_DIR, COMPLETE_MARKER))) return KAFKA_JARS_DIR;
-      if (!(await exists(KAFKA_JARS_DIR))) throw error;
-      await Deno.remove(KAFKA_JARS_DIR, { recursive: true });
-      await Deno.rename(tmp, KAFKA_JARS_DIR);
-    }
-    return KAFKA_JARS_DIR;
-  } finally {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child processes tied to this process
-// ---------------------------------------------------------------------------------------------
-
-let setprivWorks: Promise<boolean> | undefined;
-
-/**
- * Builds a `Deno.Command` for `program args...` that, on Linux, is killed (SIGKILL) by the kernel
- * when this process dies, even by SIGKILL (`setpriv --pdeathsig KILL`, from util-linux). Where
- * `setpriv` is missing the command is returned unchanged: stop the child yourself.
- *
- * @param program the executable to run.
- * @param args its arguments.
- * @param options further `Deno.Command` options (`args` is ignored).
- */
-export async function parentBoundCommand(
-  program: string,
-  args: string[],
-  options: Deno.CommandOptions = {},
-): Promise<Deno.Command> {
-  setprivWorks ??= (async () => {
-    if (Deno.build.os !== "linux") return false;
-    try {
-      const probe = await new Deno.Command("setpriv", {
-        args: ["--pdeathsig", "KILL", "--", "true"],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      return probe.success;
-    } catch {
-      return false;
-    }
-  })();
-  if (await setprivWorks) {
-    return new Deno.Command("setpriv", {
-      ...options,
-      args: ["--pdeathsig", "KILL", "--", program, ...args],
-    });
-  }
-  return new Deno.Command(program, { ...options, args });
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal Kafka protocol probe (ApiVersions and Metadata), used to tell when the broker answers
-// ---------------------------------------------------------------------------------------------
-
-async function readExactly(conn: Deno.Conn, size: number): Promise<Uint8Array> {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  while (offset < size) {
-    const n = await conn.read(out.subarray(offset));
-    if (n === null) throw new Error("connection closed by the broker");
-    offset += n;
-  }
-  return out;
-}
-
-/** Sends one request (non-flexible, request header v1) and returns the response body. */
-async function kafkaRequest(
-  port: number,
-  apiKey: number,
-  apiVersion: number,
-  body: Uint8Array,
-  timeoutMs: number,
-): Promise<DataView> {
-  const clientId = new TextEncoder().encode("kafka-test-broker-probe");
-  const size = 2 + 2 + 4 + 2 + clientId.length + body.length;
-  const request = new Uint8Array(4 + size);
-  const view = new DataView(request.buffer);
-  view.setInt32(0, size);
-  view.setInt16(4, apiKey);
-  view.setInt16(6, apiVersion);
-  view.setInt32(8, 4242);
-  view.setInt16(12, clientId.length);
-  request.set(clientId, 14);
-  request.set(body, 14 + clientId.length);
-
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const timer = setTimeout(() => conn.close(), timeoutMs);
-  try {
-    let written = 0;
-    while (written < request.length) written += await conn.write(request.subarray(written));
-    const length = new DataView((await readExactly(conn, 4)).buffer).getInt32(0);
-    if (length < 4 || length > 16 * 1024 * 1024) throw new Error(`bad response size ${length}`);
-    const response = await readExactly(conn, length);
-    const responseView = new DataView(response.buffer);
-    if (responseView.getInt32(0) !== 4242) throw new Error("unexpected correlation id");
-    return new DataView(response.buffer, 4);
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // already closed by the timer
-    }
-  }
-}
-
-/**
- * Asks the broker on `port` whether it serves requests: an ApiVersions request (answered even on a
- * SASL listener before authentication) and, with `metadata`, a Metadata request that must list at
- * least one live broker. Throws when it does not.
- */
-async function probeListener(port: number, metadata: boolean, timeoutMs = 2_000): Promise<void> {
-  const apiVersions = await kafkaRequest(port, 18, 0, new Uint8Array(0), timeoutMs);
-  const errorCode = apiVersions.getInt16(0);
-  if (errorCode !== 0) throw new Error(`ApiVersions answered error code ${errorCode}`);
-  if (!metadata) return;
-  // Metadata v4: topics = null (all), allow_auto_topic_creation = false.
-  const body = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0]);
-  const response = await kafkaRequest(port, 3, 4, body, timeoutMs);
-  const brokers = response.getInt32(4); // after throttle_time_ms
-  if (brokers < 1) throw new Error("the broker lists no live broker yet");
-}
-
-// ---------------------------------------------------------------------------------------------
-// The broker
-// ---------------------------------------------------------------------------------------------
 
 /** Options of {@link KafkaTestBroker.create}. */
 export interface KafkaTestBrokerOptions {
@@ -329,78 +89,74 @@ export interface KafkaTestBrokerOptions {
   dataDir?: string;
   /** Port of the PLAINTEXT listener on 127.0.0.1. Default: a free port. */
   plaintextPort?: number;
+  /**
+   * The port the PLAINTEXT listener advertises instead of its own: that of a proxy in front of it
+   * (`tests/support/tcp_proxy.ts`) that forwards to {@link KafkaTestBroker.plaintextPort}. Kafka
+   * clients connect to the advertised address after bootstrap, so without this they would bypass
+   * the proxy. {@link KafkaTestBroker.bootstrap} is then the proxy's address, and the broker opens
+   * one more PLAINTEXT listener, {@link KafkaTestBroker.directBootstrap}, that no proxy stands in
+   * front of (for the broker itself and for observers such as a Central double). Default: none.
+   */
+  advertisedPlaintextPort?: number;
   /** Port of the SASL_PLAINTEXT listener on 127.0.0.1. Default: a free port. */
   saslPort?: number;
+  /** Port of the SSL listener on 127.0.0.1. Default: a free port. */
+  sslPort?: number;
   /** Whether the broker creates topics on first use (`auto.create.topics.enable`). Default true. */
   autoCreateTopics?: boolean;
   /** How long {@link KafkaTestBroker.start} waits for the broker to answer. Default 60 s. */
   startTimeoutMs?: number;
 }
 
-function freeLoopbackPorts(count: number): number[] {
-  const listeners: Deno.Listener[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      listeners.push(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
-    }
-    return listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
-  } finally {
-    for (const listener of listeners) listener.close();
-  }
+/** The ports of a {@link KafkaTestBroker}'s listeners. */
+interface BrokerPorts {
+  readonly plaintext: number;
+  readonly advertisedPlaintext: number;
+  readonly direct: number;
+  readonly sasl: number;
+  readonly ssl: number;
+  readonly controller: number;
 }
 
-const TEMP_PREFIX = "kafka-test-broker-";
-const OWNER_FILE = "owner.pid";
+/** The SSL listener's key store and the CA that signed it. */
+interface BrokerTls {
+  readonly keyStore: string;
+  readonly caFile: string;
+  readonly caPem: string;
+}
+
+const TLS_DIR = "tls";
+const CA_NAME = "Kafka test broker CA";
 
 /**
- * Deletes the temporary directories of brokers whose owning process is gone (killed before it
- * could dispose of them; its broker died with it). Best effort, Linux only (it asks /proc).
+ * The SSL listener's certificates in `dir/tls/`, made with keytool the first time (into a private
+ * directory renamed into place when complete) and reused after that.
  */
-async function removeOrphanedTempDirs(tempRoot: string): Promise<void> {
-  if (Deno.build.os !== "linux") return;
+async function ensureBrokerTls(dir: string): Promise<BrokerTls> {
+  const tlsDir = join(dir, TLS_DIR);
+  const keyStore = join(tlsDir, "server.p12");
+  const caFile = join(tlsDir, "ca.pem");
   try {
-    for await (const entry of Deno.readDir(tempRoot)) {
-      if (!entry.isDirectory || !entry.name.startsWith(TEMP_PREFIX)) continue;
-      const dir = join(tempRoot, entry.name);
-      try {
-        const pid = Number((await Deno.readTextFile(join(dir, OWNER_FILE))).trim());
-        if (!Number.isInteger(pid) || pid <= 0 || pid === Deno.pid) continue;
-        if (await exists(`/proc/${pid}`)) continue;
-        await Deno.remove(dir, { recursive: true });
-      } catch {
-        // not ours, not readable, or removed meanwhile
-      }
+    return { keyStore, caFile, caPem: await Deno.readTextFile(caFile) };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const tmp = `${tlsDir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(tmp);
+  try {
+    const ca = createCertificateAuthority(tmp, CA_NAME);
+    await createServerKeyStore(tmp, ca);
+    await Deno.rename((await ca).pemFile, join(tmp, "ca.pem"));
+    try {
+      await Deno.rename(tmp, tlsDir);
+    } catch (error) {
+      // Another process made them first (a shared `dataDir`): use its copy.
+      if (!(await exists(caFile))) throw error;
     }
-  } catch {
-    // the temp dir cannot be listed: nothing to clean
-  }
-}
-
-/** A Kafka cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid` prints). */
-function randomClusterId(): string {
-  for (;;) {
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    const id = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-      .replace(/=+$/, "");
-    if (!id.startsWith("-")) return id;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves to true when `promise` settles within `ms`, false otherwise (and leaves no timer). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise.then(() => true, () => true),
-      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms)),
-    ]);
   } finally {
-    clearTimeout(timer);
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
+  return { keyStore, caFile, caPem: await Deno.readTextFile(caFile) };
 }
 
 /**
@@ -418,10 +174,24 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 export class KafkaTestBroker {
   /** The directory holding `server.properties`, `broker.log` and `data/`. */
   readonly dir: string;
-  /** Port of the PLAINTEXT listener. */
+  /** Port of the PLAINTEXT listener (where a proxy in front of it forwards to). */
   readonly plaintextPort: number;
+  /** The port the PLAINTEXT listener advertises: {@link plaintextPort} unless a proxy's. */
+  readonly advertisedPlaintextPort: number;
+  /**
+   * Port of the PLAINTEXT listener that is never proxied: {@link plaintextPort} unless
+   * {@link KafkaTestBrokerOptions.advertisedPlaintextPort} was given, else a listener of its own.
+   */
+  readonly directPort: number;
   /** Port of the SASL_PLAINTEXT listener. */
   readonly saslPort: number;
+  /** Port of the SSL listener. */
+  readonly sslPort: number;
+  /**
+   * PEM file of the CA that signed the SSL listener's certificate (in the broker directory): what
+   * a client trusts, e.g. the engine's `--kafka-ssl-ca-file` (after a copy under `./secrets`).
+   */
+  readonly sslCaFile: string;
   /** Port of the KRaft controller listener. */
   readonly controllerPort: number;
   /** Whether topics are created on first use. */
@@ -429,31 +199,43 @@ export class KafkaTestBroker {
   /** The broker's log file (its stdout and stderr). */
   readonly logFile: string;
 
-  readonly #jarsDir: string;
   readonly #ownsDir: boolean;
-  readonly #startTimeoutMs: number;
-  #child: Deno.ChildProcess | undefined;
-  #status: Promise<Deno.CommandStatus> | undefined;
-  #exited: Deno.CommandStatus | undefined;
+  readonly #jvm: KafkaJvm;
+  readonly #sslKeyStore: string;
+  readonly #sslCaPem: string;
+  readonly #clusterId = randomClusterId();
   #disposed = false;
 
   private constructor(
     dir: string,
     ownsDir: boolean,
     jarsDir: string,
-    ports: { plaintext: number; sasl: number; controller: number },
+    ports: BrokerPorts,
+    tls: BrokerTls,
     autoCreateTopics: boolean,
     startTimeoutMs: number,
   ) {
     this.dir = dir;
     this.#ownsDir = ownsDir;
-    this.#jarsDir = jarsDir;
     this.plaintextPort = ports.plaintext;
+    this.advertisedPlaintextPort = ports.advertisedPlaintext;
+    this.directPort = ports.direct;
     this.saslPort = ports.sasl;
+    this.sslPort = ports.ssl;
+    this.sslCaFile = tls.caFile;
+    this.#sslCaPem = tls.caPem;
+    this.#sslKeyStore = tls.keyStore;
     this.controllerPort = ports.controller;
     this.autoCreateTopics = autoCreateTopics;
-    this.#startTimeoutMs = startTimeoutMs;
-    this.logFile = join(dir, "broker.log");
+    this.#jvm = new KafkaJvm({
+      dir,
+      jarsDir,
+      label: "The Kafka test broker",
+      heap: "512m",
+      logName: "broker.log",
+      startTimeoutMs,
+    });
+    this.logFile = this.#jvm.logFile;
   }
 
   /**
@@ -467,29 +249,51 @@ export class KafkaTestBroker {
       dir = resolve(options.dataDir);
       await Deno.mkdir(dir, { recursive: true });
     } else {
-      dir = await Deno.makeTempDir({ prefix: TEMP_PREFIX });
-      await Deno.writeTextFile(join(dir, OWNER_FILE), `${Deno.pid}\n`);
-      await removeOrphanedTempDirs(dirname(dir));
+      dir = await makeOwnedTempDir(TEMP_PREFIX);
     }
-    const free = freeLoopbackPorts(3);
-    const ports = {
-      plaintext: options.plaintextPort ?? free[0]!,
+    const chosen = [
+      options.plaintextPort,
+      options.advertisedPlaintextPort,
+      options.saslPort,
+      options.sslPort,
+    ].filter((port) => port !== undefined);
+    const free = freeLoopbackPorts(5, chosen);
+    const plaintext = options.plaintextPort ?? free[0]!;
+    const proxied = options.advertisedPlaintextPort !== undefined &&
+      options.advertisedPlaintextPort !== plaintext;
+    const ports: BrokerPorts = {
+      plaintext,
+      advertisedPlaintext: options.advertisedPlaintextPort ?? plaintext,
+      direct: proxied ? free[4]! : plaintext,
       sasl: options.saslPort ?? free[1]!,
-      controller: free[2]!,
+      ssl: options.sslPort ?? free[2]!,
+      controller: free[3]!,
     };
     return new KafkaTestBroker(
       dir,
       options.dataDir === undefined,
       jarsDir,
       ports,
+      await ensureBrokerTls(dir),
       options.autoCreateTopics ?? true,
       options.startTimeoutMs ?? START_TIMEOUT_MS,
     );
   }
 
-  /** `127.0.0.1:PORT` of the PLAINTEXT listener (no authentication). */
+  /**
+   * `127.0.0.1:PORT` of the PLAINTEXT listener (no authentication), as it advertises itself: the
+   * proxy's address when {@link KafkaTestBrokerOptions.advertisedPlaintextPort} was given.
+   */
   get bootstrap(): string {
-    return `127.0.0.1:${this.plaintextPort}`;
+    return `127.0.0.1:${this.advertisedPlaintextPort}`;
+  }
+
+  /**
+   * `127.0.0.1:PORT` of a PLAINTEXT listener that no proxy stands in front of: {@link bootstrap}
+   * unless {@link KafkaTestBrokerOptions.advertisedPlaintextPort} was given.
+   */
+  get directBootstrap(): string {
+    return `127.0.0.1:${this.directPort}`;
   }
 
   /**
@@ -500,46 +304,58 @@ export class KafkaTestBroker {
     return `127.0.0.1:${this.saslPort}`;
   }
 
+  /**
+   * `127.0.0.1:PORT` of the SSL listener (TLS, no client certificate, no SASL). Its certificate is
+   * valid for `127.0.0.1` and `localhost` and signed by the CA in {@link sslCaFile}.
+   */
+  get sslBootstrap(): string {
+    return `127.0.0.1:${this.sslPort}`;
+  }
+
   /** Whether the broker process is running. */
   get running(): boolean {
-    return this.#child !== undefined && this.#exited === undefined;
+    return this.#jvm.running;
   }
 
   /** The broker JVM's process id while it runs. */
   get pid(): number | undefined {
-    return this.running ? this.#child?.pid : undefined;
+    return this.#jvm.pid;
   }
 
-  #exitStatus(): Deno.CommandStatus | undefined {
-    return this.#exited;
-  }
-
-  get #dataDir(): string {
-    return join(this.dir, "data");
-  }
-
-  get #configFile(): string {
-    return join(this.dir, "server.properties");
-  }
-
-  #serverProperties(): string {
+  #serverProperties(): KafkaProperties {
     const jaas = (module: string, extra = "") =>
       `org.apache.kafka.common.security.${module} required${extra};`;
-    const props: Record<string, string | number | boolean> = {
+    // Behind a proxy, the broker's own traffic goes through a listener of its own (DIRECT).
+    const direct = this.directPort !== this.plaintextPort;
+    const listeners = [
+      `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
+      `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
+      `SSL://127.0.0.1:${this.sslPort}`,
+      ...(direct ? [`DIRECT://127.0.0.1:${this.directPort}`] : []),
+    ];
+    return {
       "process.roles": "broker,controller",
       "node.id": 1,
       "controller.quorum.voters": `1@127.0.0.1:${this.controllerPort}`,
-      "listeners": [
+      "listeners": [...listeners, `CONTROLLER://127.0.0.1:${this.controllerPort}`].join(","),
+      "advertised.listeners": listeners.join(",").replace(
         `PLAINTEXT://127.0.0.1:${this.plaintextPort}`,
-        `SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
-        `CONTROLLER://127.0.0.1:${this.controllerPort}`,
-      ].join(","),
-      "advertised.listeners":
-        `PLAINTEXT://127.0.0.1:${this.plaintextPort},SASL_PLAINTEXT://127.0.0.1:${this.saslPort}`,
+        `PLAINTEXT://127.0.0.1:${this.advertisedPlaintextPort}`,
+      ),
       "controller.listener.names": "CONTROLLER",
-      "inter.broker.listener.name": "PLAINTEXT",
-      "listener.security.protocol.map":
-        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+      "inter.broker.listener.name": direct ? "DIRECT" : "PLAINTEXT",
+      "listener.security.protocol.map": [
+        "PLAINTEXT:PLAINTEXT",
+        "CONTROLLER:PLAINTEXT",
+        "SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "SSL:SSL",
+        ...(direct ? ["DIRECT:PLAINTEXT"] : []),
+      ].join(","),
+      "listener.name.ssl.ssl.keystore.type": "PKCS12",
+      "listener.name.ssl.ssl.keystore.location": this.#sslKeyStore,
+      "listener.name.ssl.ssl.keystore.password": STORE_PASSWORD,
+      "listener.name.ssl.ssl.key.password": STORE_PASSWORD,
+      "listener.name.ssl.ssl.client.auth": "none",
       "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
       "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas(
         "plain.PlainLoginModule",
@@ -551,7 +367,6 @@ export class KafkaTestBroker {
       "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": jaas(
         "scram.ScramLoginModule",
       ),
-      "log.dirs": this.#dataDir,
       "num.partitions": 1,
       "default.replication.factor": 1,
       "offsets.topic.replication.factor": 1,
@@ -567,58 +382,11 @@ export class KafkaTestBroker {
       "broker.heartbeat.interval.ms": 500,
       "auto.create.topics.enable": this.autoCreateTopics,
     };
-    const escape = (value: string) => value.replaceAll("\\", "\\\\");
-    return "# Written by tools/kafka_broker.ts\n" +
-      Object.entries(props).map(([key, value]) => `${key}=${escape(String(value))}`).join("\n") +
-      "\n";
-  }
-
-  #javaArgs(mainClass: string, heap: string): string[] {
-    return [
-      `-Xmx${heap}`,
-      // A short-lived test broker on a small machine: the serial GC and the C1 compiler alone
-      // halve the start-up time (about 2.5 s instead of 5 s) at no cost that tests notice.
-      "-XX:+UseSerialGC",
-      "-XX:TieredStopAtLevel=1",
-      "-Djava.awt.headless=true",
-      `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
-      "-cp",
-      join(this.#jarsDir, "*"),
-      mainClass,
-    ];
-  }
-
-  async #formatStorage(): Promise<void> {
-    if (await exists(join(this.#dataDir, "meta.properties"))) return;
-    const scram = (mechanism: string) =>
-      `${mechanism}=[name=${SASL_USERNAME},password=${SASL_PASSWORD}]`;
-    const command = await parentBoundCommand("java", [
-      ...this.#javaArgs("kafka.tools.StorageTool", "256m"),
-      "format",
-      "--cluster-id",
-      randomClusterId(),
-      "--config",
-      this.#configFile,
-      "--add-scram",
-      scram("SCRAM-SHA-256"),
-      "--add-scram",
-      scram("SCRAM-SHA-512"),
-    ], { stdin: "null", stdout: "piped", stderr: "piped" });
-    const output = await command.output();
-    if (!output.success) {
-      const text = new TextDecoder().decode(output.stdout) +
-        new TextDecoder().decode(output.stderr);
-      throw new KafkaBrokerError(
-        `Formatting the Kafka storage in ${this.#dataDir} failed (exit code ${output.code}):\n${
-          lastLines(text, 30)
-        }`,
-      );
-    }
   }
 
   /**
-   * Starts the broker and waits until it serves requests on both listeners (a real Kafka request,
-   * not a sleep). The first start formats the storage (with the SCRAM credentials); later starts,
+   * Starts the broker and waits until it serves requests on all listeners (a real Kafka request,
+   * not a sleep; over TLS checked against {@link sslCaFile} on the SSL listener). The first start formats the storage (with the SCRAM credentials); later starts,
    * after {@link stop} or {@link kill}, reuse the data and the ports.
    *
    * @throws {KafkaBrokerError} with the end of the broker's log if it dies or does not answer in
@@ -626,65 +394,21 @@ export class KafkaTestBroker {
    */
   async start(): Promise<void> {
     if (this.#disposed) throw new KafkaBrokerError("start() on a disposed KafkaTestBroker");
-    if (this.running) return;
-    await Deno.mkdir(this.#dataDir, { recursive: true });
-    await Deno.writeTextFile(this.#configFile, this.#serverProperties());
-    await this.#formatStorage();
-
-    // The broker writes straight into the log file (no pipe through this process), so that it
-    // neither blocks on a full pipe nor loses its log when this process goes away.
-    await Deno.writeTextFile(
-      this.logFile,
-      `----- ${new Date().toISOString()} starting Kafka ${KAFKA_VERSION} -----\n`,
-      { append: true },
-    );
-    const command = await parentBoundCommand("sh", [
-      "-c",
-      'log="$1"; shift; exec "$@" >>"$log" 2>&1',
-      "sh",
-      this.logFile,
-      "java",
-      ...this.#javaArgs("kafka.Kafka", "512m"),
-      this.#configFile,
-    ], { stdin: "null", stdout: "null", stderr: "null" });
-    const child = command.spawn();
-    this.#child = child;
-    this.#exited = undefined;
-    this.#status = child.status.then((status) => {
-      if (this.#child === child) this.#exited = status;
-      return status;
+    const scram = (mechanism: string) =>
+      `${mechanism}=[name=${SASL_USERNAME},password=${SASL_PASSWORD}]`;
+    await this.#jvm.start({
+      properties: this.#serverProperties(),
+      clusterId: this.#clusterId,
+      formatArgs: ["--add-scram", scram("SCRAM-SHA-256"), "--add-scram", scram("SCRAM-SHA-512")],
+      ready: async () => {
+        // Straight to the listeners (a proxy in front may not run yet, or hold traffic).
+        const ids = await aliveBrokerIds({ port: this.directPort });
+        if (ids.length < 1) throw new Error("the broker lists no live broker yet");
+        await probeApiVersions({ port: this.plaintextPort });
+        await probeApiVersions({ port: this.saslPort });
+        await probeApiVersions({ port: this.sslPort, tlsCaPem: this.#sslCaPem });
+      },
     });
-
-    const deadline = Date.now() + this.#startTimeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      const status = this.#exitStatus();
-      if (status) {
-        this.#child = undefined;
-        this.#status = undefined;
-        throw new KafkaBrokerError(
-          `The Kafka test broker exited during startup (exit code ${status.code}${
-            status.signal ? `, signal ${status.signal}` : ""
-          }). Last lines of ${this.logFile}:\n${await this.logTail()}`,
-        );
-      }
-      try {
-        await probeListener(this.plaintextPort, true);
-        await probeListener(this.saslPort, false);
-        return;
-      } catch (error) {
-        lastError = error;
-      }
-      await settlesWithin(this.#status, 200);
-    }
-    await this.kill();
-    throw new KafkaBrokerError(
-      `The Kafka test broker did not answer on ${this.bootstrap} within ${
-        this.#startTimeoutMs / 1000
-      } s (last probe: ${
-        lastError instanceof Error ? lastError.message : String(lastError)
-      }). Last lines of ${this.logFile}:\n${await this.logTail()}`,
-    );
   }
 
   /**
@@ -692,50 +416,20 @@ export class KafkaTestBroker {
    * nothing if it is not running.
    */
   async stop(): Promise<void> {
-    await this.#terminate("SIGTERM");
+    await this.#jvm.stop();
   }
 
   /** Kills the broker at once (SIGKILL), as in a crash; {@link start} recovers its data. */
   async kill(): Promise<void> {
-    await this.#terminate("SIGKILL");
-  }
-
-  async #terminate(signal: Deno.Signal): Promise<void> {
-    const child = this.#child;
-    const status = this.#status;
-    if (!child || !status) return;
-    if (!this.#exited) {
-      try {
-        child.kill(signal);
-      } catch {
-        // exited in the meantime
-      }
-      if (signal !== "SIGKILL" && !(await settlesWithin(status, STOP_TIMEOUT_MS))) {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited in the meantime
-        }
-      }
-    }
-    await status;
-    this.#child = undefined;
-    this.#status = undefined;
-    this.#exited = undefined;
+    await this.#jvm.kill();
   }
 
   /**
    * The last `lines` lines of the broker's log, without the frames of Java stack traces (their
    * exception and `Caused by:` lines stay).
    */
-  async logTail(lines = 40): Promise<string> {
-    try {
-      const text = (await Deno.readTextFile(this.logFile)).split("\n")
-        .filter((line) => !/^\s+(at |\.\.\. \d+ more)/.test(line)).join("\n");
-      return lastLines(text, lines);
-    } catch {
-      return "(no broker log)";
-    }
+  logTail(lines = 40): Promise<string> {
+    return this.#jvm.logTail(lines);
   }
 
   /**
@@ -759,14 +453,63 @@ export class KafkaTestBroker {
 // CLI: `deno task kafka`
 // ---------------------------------------------------------------------------------------------
 
+/** What `deno task kafka` runs until Ctrl+C: a broker or a cluster. */
+interface RunningKafka {
+  dispose(): Promise<void>;
+  /** Why it cannot serve any more (a JVM died), or null while it runs. */
+  failure(): Promise<string | null>;
+}
+
+/** Runs `kafka` until SIGINT or SIGTERM (exit code 0), or until it fails (exit code 1). */
+async function runUntilSignal(
+  create: () => Promise<RunningKafka & { start(): Promise<void> }>,
+  describe: (seconds: string) => string,
+): Promise<number> {
+  const started = performance.now();
+  const kafka = await create();
+  let stopping: Promise<void> | undefined;
+  const shutdown = () => stopping ??= kafka.dispose();
+  const onSignal = () => {
+    console.log("\nStopping Kafka ...");
+    shutdown().then(() => Deno.exit(0));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await kafka.start();
+  } catch (error) {
+    await shutdown();
+    throw error;
+  }
+  console.log(describe(((performance.now() - started) / 1000).toFixed(1)));
+
+  // Run until a signal stops us, or report a death.
+  for (;;) {
+    await sleep(1000);
+    if (stopping) {
+      await stopping;
+      return 0;
+    }
+    const failure = await kafka.failure();
+    if (failure !== null) {
+      console.error(failure);
+      await shutdown();
+      return 1;
+    }
+  }
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       port: { type: "string" },
       "sasl-port": { type: "string" },
+      "ssl-port": { type: "string" },
+      "advertised-port": { type: "string" },
       "data-dir": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
+      cluster: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -779,64 +522,97 @@ the engine's default broker) and runs until Ctrl+C.
 Options:
   --port N                  PLAINTEXT port (default ${LOCAL_BROKER_PORT}, where the engine looks; 0: a free port)
   --sasl-port N             SASL_PLAINTEXT port (default: a free port)
+  --ssl-port N              SSL port (default: a free port)
+  --advertised-port N       advertise PLAINTEXT at port N (a fault-injecting proxy in front, see
+                            tests/support/tcp_proxy.ts); adds an unproxied PLAINTEXT listener
   --data-dir DIR            keep config, log and data in DIR (kept afterwards; default: a temp dir)
-  --no-auto-create-topics   auto.create.topics.enable=false`);
+  --no-auto-create-topics   auto.create.topics.enable=false
+  --cluster N               instead, a cluster of N KRaft nodes (each broker and controller;
+                            replication factor 3, min.insync.replicas 2; PLAINTEXT only);
+                            only --data-dir applies to it`);
     return 0;
   }
   const port = (value: string | undefined, name: string) => {
     if (value === undefined) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new KafkaBrokerError(`bad --${name}`);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      throw new KafkaBrokerError(`Bad --${name} "${value}": expected a port number, 1 to 65535`);
+    }
     return n;
   };
 
-  const started = performance.now();
-  const broker = await KafkaTestBroker.create({
-    // Where the engine looks by default, so that `deno task kafka` then `deno task start` works.
-    plaintextPort: values.port === "0"
-      ? undefined
-      : port(values.port ?? `${LOCAL_BROKER_PORT}`, "port"),
-    saslPort: port(values["sasl-port"], "sasl-port"),
-    dataDir: values["data-dir"],
-    autoCreateTopics: !values["no-auto-create-topics"],
+  if (values.cluster !== undefined) {
+    const nodes = Number(values.cluster);
+    if (!Number.isInteger(nodes)) {
+      throw new KafkaBrokerError(`Bad --cluster "${values.cluster}": expected a number of nodes`);
+    }
+    let cluster: KafkaTestCluster | undefined;
+    return await runUntilSignal(async () => {
+      cluster = await KafkaTestCluster.create({ nodes, dataDir: values["data-dir"] });
+      const running = cluster;
+      return {
+        start: () => running.start(),
+        dispose: () => running.dispose(),
+        failure: async () => {
+          const dead = running.nodes.find((node) => !running.isRunning(node.id));
+          if (dead === undefined) return null;
+          return `Node ${dead.id} of the Kafka cluster exited. Last lines of its log:\n${await running
+            .logTail(dead.id)}`;
+        },
+      };
+    }, (seconds) => {
+      const lines = cluster!.nodes.map((node) =>
+        `  node ${node.id}  127.0.0.1:${node.port}  (controller 127.0.0.1:${node.controllerPort}, log ${node.logFile})`
+      );
+      return `Kafka ${KAFKA_VERSION} test cluster of ${nodes} nodes is up (${seconds} s).
+${lines.join("\n")}
+
+  export KAFKA_BROKER=${cluster!.bootstrap}
+
+Press Ctrl+C to stop.`;
+    });
+  }
+
+  let broker: KafkaTestBroker | undefined;
+  return await runUntilSignal(async () => {
+    broker = await KafkaTestBroker.create({
+      // Where the engine looks by default, so that `deno task kafka` then `deno task start` works.
+      plaintextPort: values.port === "0"
+        ? undefined
+        : port(values.port ?? `${LOCAL_BROKER_PORT}`, "port"),
+      saslPort: port(values["sasl-port"], "sasl-port"),
+      sslPort: port(values["ssl-port"], "ssl-port"),
+      advertisedPlaintextPort: port(values["advertised-port"], "advertised-port"),
+      dataDir: values["data-dir"],
+      autoCreateTopics: !values["no-auto-create-topics"],
+    });
+    const running = broker;
+    return {
+      start: () => running.start(),
+      dispose: () => running.dispose(),
+      failure: async () =>
+        running.running
+          ? null
+          : `The Kafka broker exited. Last lines of its log:\n${await running.logTail()}`,
+    };
+  }, (seconds) => {
+    const b = broker!;
+    return `Kafka ${KAFKA_VERSION} test broker is up (${seconds} s).
+  PLAINTEXT       ${b.bootstrap}${
+      b.directPort === b.plaintextPort
+        ? ""
+        : ` (advertised; the listener is 127.0.0.1:${b.plaintextPort})
+  PLAINTEXT       ${b.directBootstrap} (direct, never proxied)`
+    }
+  SASL_PLAINTEXT  ${b.saslBootstrap}  (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512: ${SASL_USERNAME} / ${SASL_PASSWORD})
+  SSL             ${b.sslBootstrap}  (CA: ${b.sslCaFile})
+  log             ${b.logFile}
+
+  export KAFKA_BROKER=${b.bootstrap} KAFKA_SASL_BROKER=${b.saslBootstrap}
+  export KAFKA_SSL_BROKER=${b.sslBootstrap} KAFKA_SSL_CA_FILE=${b.sslCaFile}
+
+Press Ctrl+C to stop.`;
   });
-  let stopping: Promise<void> | undefined;
-  const shutdown = () => stopping ??= broker.dispose();
-  const onSignal = () => {
-    console.log("\nStopping the Kafka broker ...");
-    shutdown().then(() => Deno.exit(0));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
-    await broker.start();
-  } catch (error) {
-    await shutdown();
-    throw error;
-  }
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`Kafka ${KAFKA_VERSION} test broker is up (${seconds} s).
-  PLAINTEXT       ${broker.bootstrap}
-  SASL_PLAINTEXT  ${broker.saslBootstrap}  (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512: ${SASL_USERNAME} / ${SASL_PASSWORD})
-  log             ${broker.logFile}
-
-  export KAFKA_BROKER=${broker.bootstrap} KAFKA_SASL_BROKER=${broker.saslBootstrap}
-
-Press Ctrl+C to stop.`);
-
-  // Run until a signal stops us, or report the broker's death.
-  for (;;) {
-    await sleep(1000);
-    if (stopping) {
-      await stopping;
-      return 0;
-    }
-    if (!broker.running) {
-      console.error(`The Kafka broker exited. Last lines of its log:\n${await broker.logTail()}`);
-      await shutdown();
-      return 1;
-    }
-  }
 }
 
 if (import.meta.main) {

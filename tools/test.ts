@@ -2,8 +2,9 @@
  * The test runner behind `deno task test`.
  *
  * Unless `KAFKA_BROKER` is set (to use an existing broker), it starts one throwaway Kafka broker
- * (tools/kafka_broker.ts) and passes it to the tests as `KAFKA_BROKER` (PLAINTEXT) and
- * `KAFKA_SASL_BROKER` (SASL_PLAINTEXT, user `engine` / `engine-secret`). Then it runs
+ * (tools/kafka_broker.ts) and passes it to the tests as `KAFKA_BROKER` (PLAINTEXT),
+ * `KAFKA_SASL_BROKER` (SASL_PLAINTEXT, user `engine` / `engine-secret`), `KAFKA_SSL_BROKER` (SSL)
+ * and `KAFKA_SSL_CA_FILE` (PEM of the CA that signed the SSL listener's certificate). Then it runs
  * `deno test` over `tests/` with its output streamed live, stops the broker, and ends with the
  * plain line `N passed, N failed` (top-level tests, as `deno test` counts them). Its exit code is
  * non-zero when a test failed or `deno test` failed.
@@ -153,10 +154,13 @@ async function main(args: string[]): Promise<number> {
       if (!interrupted) await broker.start();
       console.log(
         `Kafka test broker started in ${seconds(performance.now() - startStarted)}: ` +
-          `KAFKA_BROKER=${broker.bootstrap} KAFKA_SASL_BROKER=${broker.saslBootstrap}`,
+          `KAFKA_BROKER=${broker.bootstrap} KAFKA_SASL_BROKER=${broker.saslBootstrap} ` +
+          `KAFKA_SSL_BROKER=${broker.sslBootstrap}`,
       );
       env.KAFKA_BROKER = broker.bootstrap;
       env.KAFKA_SASL_BROKER = broker.saslBootstrap;
+      env.KAFKA_SSL_BROKER = broker.sslBootstrap;
+      env.KAFKA_SSL_CA_FILE = broker.sslCaFile;
     }
     if (interrupted) return 130;
 

@@ -140,6 +140,7 @@ export class Engine implements PointControl {
       logger: this.#log,
       context: () => this.#context(),
       publish: (payload) => this.#publish(payload),
+      publishWith: (payload, alongside) => this.#publishWith(payload, alongside),
       changed: () => this.#notify(),
     });
   }
@@ -177,7 +178,7 @@ export class Engine implements PointControl {
     return recoverInterruptedSession({
       journal: this.#deps.journal,
       context: () => this.#context(),
-      publish: (payload) => this.#publish(payload),
+      publishWith: (payload, alongside) => this.#publishWith(payload, alongside),
       logger: this.#log,
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
       timeScale: this.#options.timeScale,
@@ -382,6 +383,13 @@ export class Engine implements PointControl {
       key: this.#options.cpId,
       value: payload,
     });
+  }
+
+  #publishWith(payload: EventPayload, alongside: () => void): void {
+    this.#deps.publisher.publishWith(
+      { topic: this.#options.cpEventsTopic, key: this.#options.cpId, value: payload },
+      alongside,
+    );
   }
 
   #context(): EventContext {

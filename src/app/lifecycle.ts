@@ -64,6 +64,8 @@ export interface LifecycleDependencies {
   readonly onConsuming?: () => void;
   /** Called once, when shutdown begins, before the points shut down. */
   readonly onStopping?: () => void;
+  /** Called once start-up is over (the ports are open, commands are being consumed). */
+  readonly onStarted?: () => void;
 }
 
 /** How the process ended. */
@@ -82,6 +84,7 @@ export class Lifecycle {
   readonly #log: Logger;
   readonly #listeners: HealthListener[] = [];
   #stopped = false;
+  #stopRequest: Promise<string> | null = null;
 
   constructor(options: LifecycleOptions, deps: LifecycleDependencies) {
     this.#options = options;
@@ -92,8 +95,13 @@ export class Lifecycle {
   /** The health ports actually listened on, by cp id (known once started). */
   readonly healthPorts = new Map<string, number>();
 
-  /** Runs the points until a stop signal, the console's quit key or a fatal error. */
+  /**
+   * Runs the points until a stop signal, the console's quit key or a fatal error. The stop
+   * signals are heard from the very start: a SIGTERM during start-up (which can wait up to 10 s
+   * for Kafka) shuts the points down as cleanly as one after it.
+   */
   async run(): Promise<LifecycleOutcome> {
+    this.#stopRequest = this.#deps.process.waitForStop(this.#deps.console?.quitRequested);
     const failed = await this.start();
     if (failed !== null) return failed;
     return await this.waitAndStop();
@@ -101,9 +109,11 @@ export class Lifecycle {
 
   /**
    * Start-up in the contract's order. Resolves once commands are being consumed (or retried in
-   * the background), or with the outcome that ends the process early.
+   * the background), or with the outcome that ends the process early; a stop request during it
+   * cuts it short (the shutdown follows in {@linkcode waitAndStop}).
    */
   async start(): Promise<LifecycleOutcome | null> {
+    const stopRequested = this.#stopRequest?.then(() => "stop" as const) ?? new Promise(() => {});
     const { bus } = this.#deps;
     const points = this.#options.points;
     for (const { engine } of points) this.#deps.console?.attach(engine, bus);
@@ -116,7 +126,13 @@ export class Lifecycle {
       // A session a crash interrupted is closed after the registration, before any status.
       engine.recover();
     }
-    if (!(await Promise.race([bus.flush(REGISTRATION_WAIT_MS), firstFailure]))) {
+    const delivered = await Promise.race([
+      bus.flush(REGISTRATION_WAIT_MS),
+      firstFailure,
+      stopRequested,
+    ]);
+    if (delivered === "stop") return null;
+    if (!delivered) {
       this.#log.warn(
         points.length === 1
           ? "Registration not delivered yet: it goes out first when Kafka is reachable"
@@ -154,16 +170,15 @@ export class Lifecycle {
       bus.onConsuming(() => void watch.checkGroup());
     }
     await bus.consumeCommands(this.#options.route);
+    this.#deps.onStarted?.();
     return null;
   }
 
   /** Waits for a stop signal (or a fatal error), then shuts every point down. */
   async waitAndStop(): Promise<LifecycleOutcome> {
     const { bus } = this.#deps;
-    const stop = await Promise.race([
-      this.#deps.process.waitForStop(this.#deps.console?.quitRequested),
-      bus.authenticationFailure,
-    ]);
+    this.#stopRequest ??= this.#deps.process.waitForStop(this.#deps.console?.quitRequested);
+    const stop = await Promise.race([this.#stopRequest, bus.authenticationFailure]);
     if (typeof stop !== "string") {
       this.#log.error(stop.message);
       await this.#closeAll();

@@ -74,6 +74,14 @@ export interface OutboundEvent {
  */
 export interface EventPublisher {
   publish(event: OutboundEvent): void;
+  /**
+   * Publishes `event` and runs `alongside` in the same transaction of the store that keeps it:
+   * both happen, or neither yet. A ticket goes with forgetting the journaled session it closes,
+   * so whatever fails (the disk, the process), exactly one ticket is ever sent for a session:
+   * this one, or the recovered one after a restart. Never throws; while the store fails, both
+   * wait in memory, in order, and are done together when it works again.
+   */
+  publishWith(event: OutboundEvent, alongside: () => void): void;
   flush(deadlineMs: number): Promise<boolean>;
 }
 
@@ -97,6 +105,8 @@ export interface Outbox {
   remove(seqs: readonly number[]): void;
   /** Replaces a stored event (e.g. a re-stamped timestamp), keeping its position. */
   replace(seq: number, event: OutboundEvent): void;
+  /** Runs `work` in one transaction: every change it makes to the store happens, or none. */
+  atomically(work: () => void): void;
   /** How many events wait. */
   size(): number;
   /** Releases resources. */
@@ -138,8 +148,8 @@ export interface JournaledSession {
 /**
  * Where one charging point keeps its session in progress, so that after a crash (`kill -9`, a
  * power cut) the restarted engine can close it with `charging_completed` (`engine_recovered`).
- * The durable adapter keeps it in the same database as the outbox: that is what makes recovery
- * exactly-once ({@linkcode SessionJournal.atomically}).
+ * The durable adapter keeps it in the same database as the outbox: that is what makes the ticket
+ * exactly-once ({@linkcode EventPublisher.publishWith}).
  */
 export interface SessionJournal {
   /** Records the session's latest figures (replacing the previous ones), durably. */
@@ -148,11 +158,6 @@ export interface SessionJournal {
   load(): JournaledSession | null;
   /** Forgets the session `sessionId` (nothing happens if another one is journaled). */
   clear(sessionId: string): void;
-  /**
-   * Runs `work` in one transaction with the outbox: either every event it publishes is stored
-   * and every journal change made, or none is.
-   */
-  atomically(work: () => void): void;
 }
 
 // ---------------------------------------------------------------------------------------------

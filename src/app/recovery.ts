@@ -13,7 +13,8 @@ import type { JournaledSession, Logger, SessionJournal } from "./ports.ts";
 export interface RecoveryDependencies {
   readonly journal: SessionJournal;
   readonly context: () => EventContext;
-  readonly publish: (payload: EventPayload) => void;
+  /** Publishes the ticket and forgets the session in one transaction of the store. */
+  readonly publishWith: (payload: EventPayload, alongside: () => void) => void;
   readonly logger: Logger;
   readonly tariffEurPerKwh: number;
   /** Simulated seconds per real second. */
@@ -22,24 +23,29 @@ export interface RecoveryDependencies {
 
 /**
  * Closes the session a crash left behind, if any: the ticket is stored and the journal row
- * deleted in one transaction, so this happens exactly once. Returns the session, or null.
+ * deleted in one transaction, so this happens exactly once. Returns the session, or null (also
+ * when the journal cannot be read: that is logged, and the engine starts without it).
  */
 export function recoverInterruptedSession(deps: RecoveryDependencies): JournaledSession | null {
-  const journaled = deps.journal.load();
+  let journaled: JournaledSession | null;
+  try {
+    journaled = deps.journal.load();
+  } catch (error) {
+    deps.logger.error("Cannot read the session journal: {error}", { error });
+    return null;
+  }
   if (journaled === null) return null;
   const energy = Math.max(journaled.energyKwh, journaled.publishedEnergyKwh);
   const durationSeconds = Math.max(0, (journaled.journaledAt - journaled.authorizedAt) / 1000) *
     deps.timeScale;
-  deps.journal.atomically(() => {
-    deps.publish(completedEvent(deps.context(), {
-      driver: journaled.driver,
-      energyKwh: energy,
-      tariffEurPerKwh: deps.tariffEurPerKwh,
-      durationSeconds,
-      reason: "engine_recovered",
-    }));
-    deps.journal.clear(journaled.sessionId);
+  const ticket = completedEvent(deps.context(), {
+    driver: journaled.driver,
+    energyKwh: energy,
+    tariffEurPerKwh: deps.tariffEurPerKwh,
+    durationSeconds,
+    reason: "engine_recovered",
   });
+  deps.publishWith(ticket, () => deps.journal.clear(journaled.sessionId));
   deps.logger.warn(
     "Recovered the session of {username} interrupted by a crash: {energy} kWh, {cost} EUR, {duration} s (engine_recovered)",
     {

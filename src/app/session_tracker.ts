@@ -46,6 +46,8 @@ export interface SessionTrackerDependencies {
   readonly context: () => EventContext;
   /** Publishes one event of this point. */
   readonly publish: (payload: EventPayload) => void;
+  /** Publishes one event and runs `alongside` in the same transaction of the store. */
+  readonly publishWith: (payload: EventPayload, alongside: () => void) => void;
   /** Called after every change of the session's figures. */
   readonly changed: () => void;
 }
@@ -81,6 +83,7 @@ export class SessionTracker {
   readonly #options: SessionTrackerOptions;
   readonly #deps: SessionTrackerDependencies;
   #track: Track | null = null;
+  #journalFailing = false;
 
   constructor(options: SessionTrackerOptions, deps: SessionTrackerDependencies) {
     this.#options = options;
@@ -133,8 +136,8 @@ export class SessionTracker {
 
   /**
    * Ends a session: stops the meter and, when the end has a `charging_completed` reason, stores
-   * the ticket and forgets the journaled session in one transaction, so that a crash leaves one
-   * or the other and a restart never sends a second ticket for the same session.
+   * the ticket and forgets the journaled session in one transaction, so that a crash, a full
+   * disk or both leave one or the other, and exactly one ticket is ever sent for the session.
    */
   async end(end: SessionEnd): Promise<void> {
     const track = this.#track?.session.id === end.session.id ? this.#track : null;
@@ -154,23 +157,28 @@ export class SessionTracker {
     };
     const journal = this.#deps.journal;
     if (end.completed === null) {
-      journal.clear(end.session.id);
+      try {
+        journal.clear(end.session.id);
+      } catch (error) {
+        // Left journaled: a crash before the next session replaces it would send a recovered
+        // ticket Central ignores (it holds no active session for it).
+        this.#deps.logger.error("Cannot forget the ended session in the journal: {error}", {
+          error,
+        });
+      }
       this.#deps.logger.info(
         "Session ended for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
         figures,
       );
     } else {
-      const reason = end.completed;
-      journal.atomically(() => {
-        this.#deps.publish(completedEvent(this.#deps.context(), {
-          driver: end.session.driver,
-          energyKwh: energy,
-          tariffEurPerKwh: this.#options.tariffEurPerKwh,
-          durationSeconds,
-          reason,
-        }));
-        journal.clear(end.session.id);
+      const ticket = completedEvent(this.#deps.context(), {
+        driver: end.session.driver,
+        energyKwh: energy,
+        tariffEurPerKwh: this.#options.tariffEurPerKwh,
+        durationSeconds,
+        reason: end.completed,
       });
+      this.#deps.publishWith(ticket, () => journal.clear(end.session.id));
       this.#deps.logger.info(
         "Session completed for {username} ({reason}): {energy} kWh, {cost} EUR, {duration} s",
         figures,
@@ -232,7 +240,10 @@ export class SessionTracker {
     });
   }
 
-  /** Keeps the session's latest figures on disk (one row, replaced on every meter reading). */
+  /**
+   * Keeps the session's latest figures on disk (one row, replaced on every meter reading). When
+   * the disk fails this says so once, and once more when it works again.
+   */
   #journal(track: Track, reading: MeterReading | null, now: number): void {
     const energyKwh = reading?.energyKwh ?? 0;
     try {
@@ -250,8 +261,17 @@ export class SessionTracker {
         publishedEnergyKwh: track.publishedEnergyKwh,
         journaledAt: now,
       });
+      if (this.#journalFailing) {
+        this.#journalFailing = false;
+        this.#deps.logger.info("The session is journaled again");
+      }
     } catch (error) {
-      this.#deps.logger.error("Cannot journal the session: {error}", { error });
+      if (this.#journalFailing) return;
+      this.#journalFailing = true;
+      this.#deps.logger.error(
+        "Cannot journal the session: {error}. It goes on; a crash now would lose its last figures",
+        { error },
+      );
     }
   }
 

@@ -18,6 +18,7 @@ import { addSettings, type CliIo, newCommand, parseCommand, readConfig } from ".
 import { EXIT_BAD_CONFIG, EXIT_KAFKA_AUTH, EXIT_OK, EXIT_PORT_IN_USE } from "./exit_codes.ts";
 import {
   buildRuntime,
+  healthPortsFree,
   newEngineInstance,
   newMessageId,
   pointBehaviour,
@@ -115,6 +116,11 @@ export async function runEngineCommand(args: readonly string[], io: CliIo): Prom
   // This process's id, in every event it publishes (`engine_instance`): two engines running as
   // the same cp id see each other (src/adapters/kafka/duplicate_engine.ts).
   const engineInstance = newEngineInstance();
+  const health = { hostname: config.healthHost, port: config.healthPort };
+  if (!healthPortsFree([health], log)) {
+    operatorConsole?.close();
+    return EXIT_PORT_IN_USE;
+  }
   const runtime = buildRuntime({
     config,
     stateName: config.cpId,
@@ -144,7 +150,7 @@ export async function runEngineCommand(args: readonly string[], io: CliIo): Prom
     engineInstance,
   }, { logger: engineLogger("duplicates").with({ cp_id: config.cpId }), clock: systemClock });
   const lifecycle = new Lifecycle({
-    points: [{ engine: engine!, health: { hostname: config.healthHost, port: config.healthPort } }],
+    points: [{ engine: engine!, health }],
     route: (value) => engine!.receive(value),
   }, {
     ...runtime,

@@ -19,7 +19,7 @@ import {
   readConfig,
   readTable,
 } from "./command_line.ts";
-import { EXIT_BAD_CONFIG } from "./exit_codes.ts";
+import { EXIT_BAD_CONFIG, EXIT_PORT_IN_USE } from "./exit_codes.ts";
 import {
   type EngineConfig,
   FLEET_HELP,
@@ -35,6 +35,7 @@ import { engineLogger, setupLogging } from "../adapters/logging.ts";
 import { exitCodeOf } from "./engine_command.ts";
 import {
   buildRuntime,
+  healthPortsFree,
   newEngineInstance,
   newMessageId,
   pointBehaviour,
@@ -194,6 +195,11 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
       seed,
     },
   );
+  const ports = cli.members.map((member) => ({
+    hostname: config.healthHost,
+    port: member.healthPort,
+  }));
+  if (!healthPortsFree(ports, log)) return EXIT_PORT_IN_USE;
   const runtime = buildRuntime({
     config,
     stateName: groupId,

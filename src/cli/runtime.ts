@@ -7,7 +7,7 @@
  */
 import type { LifecycleDependencies } from "../app/lifecycle.ts";
 import type { PointBehaviour } from "../app/points.ts";
-import type { Clock, Logger, RandomSource } from "../app/ports.ts";
+import { type Clock, HealthPortInUseError, type Logger, type RandomSource } from "../app/ports.ts";
 import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
 import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
 import { HealthServer } from "../adapters/health/server.ts";
@@ -58,7 +58,10 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
   const { config } = plan;
   let store: SqliteOutbox;
   try {
-    store = SqliteOutbox.open(config.stateDir, plan.stateName, { clock: systemClock });
+    store = SqliteOutbox.open(config.stateDir, plan.stateName, {
+      clock: systemClock,
+      ...(config.stateMaxMb === null ? {} : { maxBytes: config.stateMaxMb * 1_000_000 }),
+    });
   } catch (error) {
     if (!(error instanceof StateDirError)) throw error;
     log.error(error.message);
@@ -92,12 +95,34 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     store,
     bus,
     logger: log,
-    meter: new WorkerChargingMeter({ timeScale: config.timeScale }),
+    meter: new WorkerChargingMeter({
+      timeScale: config.timeScale,
+      logger: engineLogger("charging"),
+    }),
     openHealthPort: (address, source, logger) =>
       HealthServer.listen({ ...address, logger, clock: systemClock }, source),
     healthLogger: (cpId) => healthLog.with({ cp_id: cpId }),
     process: processControl,
   };
+}
+
+/**
+ * Checks every health port is free before anything else happens: a point whose port is taken
+ * must not register with Central nor create its state. Logs the one clear line and returns
+ * false when one is taken (exit code 1).
+ */
+export function healthPortsFree(
+  addresses: readonly { readonly hostname: string; readonly port: number }[],
+  log: Logger,
+): boolean {
+  try {
+    for (const address of addresses) HealthServer.ensureFree(address);
+    return true;
+  } catch (error) {
+    if (!(error instanceof HealthPortInUseError)) throw error;
+    log.error(error.message);
+    return false;
+  }
 }
 
 /** How every point behaves, from the settings. */

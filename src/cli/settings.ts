@@ -62,6 +62,8 @@ export interface EngineConfig extends KafkaSecuritySettings {
   readonly stateDir: string;
   /** Events per second sent while a backlog drains. */
   readonly outboxDrainRate: number;
+  /** The most the state database may grow to, MB; null: no limit. */
+  readonly stateMaxMb: number | null;
 }
 
 /** Whether the operator console may be shown (`--console`, `--no-console`, `CONSOLE`). */
@@ -342,6 +344,15 @@ export const SETTINGS = {
     description: "directory of the durable outbox and session journal (<dir>/<cp-id>/)",
     default: "./state",
     parse: text("a directory path", /^[^\0]{1,4096}$/),
+  },
+  stateMaxMb: {
+    flag: "--state-max-mb <MB>",
+    env: "STATE_MAX_MB",
+    description: "the most the state database may grow to; beyond it the engine runs on as on " +
+      "a full disk (events from memory, tickets kept until there is room)",
+    shown: "no limit",
+    default: null,
+    parse: number("a number of megabytes from 0.01 to 1000000", (n) => n >= 0.01 && n <= 1_000_000),
   },
   outboxDrainRate: {
     flag: "--outbox-drain-rate <events/s>",

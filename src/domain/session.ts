@@ -72,19 +72,24 @@ export interface MeterReading {
 
 /**
  * The meter of one session. Energy flows only after {@linkcode SessionMeter.supply}; a meter
- * can start from the energy of an earlier life of the session (crash recovery).
+ * can go on from an earlier reading of the session (`baseEnergyKwh` supplied after
+ * `startSeconds` of supply: a new charging Worker taking over).
  */
 export class SessionMeter {
   #supplying = false;
-  #suppliedSeconds = 0;
+  #suppliedSeconds: number;
   readonly #baseEnergyKwh: number;
+  readonly #startSeconds: number;
 
   constructor(
     readonly sessionId: string,
     readonly profile: PowerProfile,
     baseEnergyKwh = 0,
+    startSeconds = 0,
   ) {
     this.#baseEnergyKwh = baseEnergyKwh;
+    this.#startSeconds = Math.max(0, startSeconds);
+    this.#suppliedSeconds = this.#startSeconds;
   }
 
   /** Energy starts to flow from now on. */
@@ -102,7 +107,8 @@ export class SessionMeter {
   reading(): MeterReading {
     return {
       sessionId: this.sessionId,
-      energyKwh: this.#baseEnergyKwh + energyUntil(this.profile, this.#suppliedSeconds),
+      energyKwh: this.#baseEnergyKwh + energyUntil(this.profile, this.#suppliedSeconds) -
+        energyUntil(this.profile, this.#startSeconds),
       powerKw: this.#supplying ? powerAt(this.profile, this.#suppliedSeconds) : 0,
       suppliedSeconds: this.#suppliedSeconds,
     };
@@ -116,9 +122,12 @@ export class SessionMeter {
 export class MeterBank {
   readonly #meters = new Map<string, SessionMeter>();
 
-  /** Starts metering a session (not yet supplying). */
-  start(sessionId: string, profile: PowerProfile, baseEnergyKwh = 0): void {
-    this.#meters.set(sessionId, new SessionMeter(sessionId, profile, baseEnergyKwh));
+  /** Starts metering a session (not yet supplying), or goes on from an earlier reading. */
+  start(sessionId: string, profile: PowerProfile, baseEnergyKwh = 0, startSeconds = 0): void {
+    this.#meters.set(
+      sessionId,
+      new SessionMeter(sessionId, profile, baseEnergyKwh, startSeconds),
+    );
   }
 
   /** Energy starts to flow for a session; unknown ids are ignored. */

@@ -19,7 +19,6 @@ import {
 } from "../app/lifecycle.ts";
 import { createPoints, type PointBehaviour, type PointSpec } from "../app/points.ts";
 import type { Clock, HealthAddress, IdGenerator, Logger, SessionJournal } from "../app/ports.ts";
-import { HealthPortInUseError } from "../app/ports.ts";
 import { seededRandom } from "../domain/random.ts";
 import { type FleetLoad, LoadDriver } from "./load.ts";
 import { commandRouter } from "./router.ts";
@@ -95,6 +94,11 @@ export class Fleet {
     }));
     this.#lifecycle = new Lifecycle({ points, route: this.#router }, {
       ...deps,
+      onStarted: () =>
+        this.#log.info(
+          "Fleet of {count} charging points started: one Kafka producer and consumer, one charging worker",
+          { count: this.#engines.size },
+        ),
       onConsuming: () => this.#load.start(),
       onStopping: () => {
         this.#load.stop();
@@ -127,21 +131,11 @@ export class Fleet {
   async start(): Promise<void> {
     const failed = await this.#lifecycle.start();
     if (failed?.kind === "health_port_in_use") throw failed.error;
-    this.#log.info(
-      "Fleet of {count} charging points started: one Kafka producer and consumer, one charging worker",
-      { count: this.#engines.size },
-    );
   }
 
   /** Runs until a stop signal or a fatal error; resolves how it ended. */
-  async run(): Promise<LifecycleOutcome> {
-    try {
-      await this.start();
-    } catch (error) {
-      if (!(error instanceof HealthPortInUseError)) throw error;
-      return { kind: "health_port_in_use", error };
-    }
-    return await this.#lifecycle.waitAndStop();
+  run(): Promise<LifecycleOutcome> {
+    return this.#lifecycle.run();
   }
 
   /**

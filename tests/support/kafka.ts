@@ -13,19 +13,28 @@ import { contractViolations } from "./contract.ts";
 let ownBroker: Promise<KafkaTestBroker> | null = null;
 
 /**
- * The broker the tests use: `KAFKA_BROKER` (set by `deno task test`), or one started for this
- * test process when the tests run on their own (`deno test` without the runner).
+ * The one broker this test process starts for itself when a listener it needs was not passed in
+ * by `deno task test` (the tests run on their own, `deno test` without the runner). It is killed
+ * when the process ends.
  */
-export async function brokerAddress(): Promise<string> {
-  const fromEnv = Deno.env.get("KAFKA_BROKER");
-  if (fromEnv) return fromEnv;
+export function ownTestBroker(): Promise<KafkaTestBroker> {
   ownBroker ??= (async () => {
     const broker = await KafkaTestBroker.create();
     await broker.start();
     globalThis.addEventListener("unload", () => void broker.kill());
     return broker;
   })();
-  return (await ownBroker).bootstrap;
+  return ownBroker;
+}
+
+/**
+ * The broker the tests use: `KAFKA_BROKER` (set by `deno task test`), or the PLAINTEXT listener
+ * of {@linkcode ownTestBroker}.
+ */
+export async function brokerAddress(): Promise<string> {
+  const fromEnv = Deno.env.get("KAFKA_BROKER");
+  if (fromEnv) return fromEnv;
+  return (await ownTestBroker()).bootstrap;
 }
 
 /**

@@ -13,10 +13,14 @@ export type ToChargingWorker =
     readonly sessionId: string;
     readonly profile: PowerProfile;
     readonly baseEnergyKwh: number;
+    /** Seconds of supply `baseEnergyKwh` stands for (a new Worker going on with a session). */
+    readonly suppliedSeconds?: number;
   }
   | { readonly type: "supply"; readonly sessionId: string }
   | { readonly type: "stop"; readonly sessionId: string; readonly requestId: number }
-  | { readonly type: "close" };
+  | { readonly type: "close" }
+  /** Fault injection (tests): the Worker throws, as a bug in it would. */
+  | { readonly type: "fail"; readonly reason: string };
 
 /** Worker -> main thread. */
 export type FromChargingWorker =

@@ -42,7 +42,12 @@ self.onmessage = (event: MessageEvent<ToChargingWorker>) => {
       break;
     case "start":
       catchUp();
-      bank.start(message.sessionId, message.profile, message.baseEnergyKwh);
+      bank.start(
+        message.sessionId,
+        message.profile,
+        message.baseEnergyKwh,
+        message.suppliedSeconds ?? 0,
+      );
       break;
     case "supply":
       catchUp();
@@ -56,6 +61,8 @@ self.onmessage = (event: MessageEvent<ToChargingWorker>) => {
         reading: bank.stop(message.sessionId),
       });
       break;
+    case "fail":
+      throw new Error(message.reason);
     case "close":
       if (interval !== undefined) clearInterval(interval);
       interval = undefined;

@@ -38,8 +38,22 @@ export interface HealthServerOptions {
    * Default 1024 bytes.
    */
   maxLineBytes?: number;
-  /** Connections served at once; beyond it new connections are closed at once. Default 1024. */
+  /**
+   * Connections served at once. Beyond it a new connection still gets in: the one that has been
+   * quiet longest is closed for it, so clients holding every slot cannot lock the Monitor out.
+   * Default 1024.
+   */
   maxConnections?: number;
+  /**
+   * Connections served at once from one address; beyond it that address's quietest connection
+   * is closed for the new one. Default 256.
+   */
+  maxConnectionsPerAddress?: number;
+  /**
+   * The engine is told of probes at most this often (ms): a flood of valid probes costs an
+   * answer each, not a state transition each. Default 200.
+   */
+  probeNoticeIntervalMs?: number;
   /** Where the server logs (default: the `health` logger); the engine adds its cp id. */
   logger?: Logger;
   /** Timers for the idle sweep and accept retries (default: the real clock). */
@@ -49,6 +63,8 @@ export interface HealthServerOptions {
 const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_LINE_BYTES = 1024;
 const DEFAULT_MAX_CONNECTIONS = 1024;
+const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
+const DEFAULT_PROBE_NOTICE_INTERVAL_MS = 200;
 /** Free space a connection's buffer keeps for the next read, beyond the longest request. */
 const READ_ROOM_BYTES = 2048;
 /** A connection's buffer starts this small and grows only for clients that send long requests. */
@@ -79,6 +95,10 @@ const defaultLogger = engineLogger("health");
 interface Connection {
   readonly conn: Deno.TcpConn;
   readonly remote: string;
+  /** The client's address (without the port). */
+  readonly host: string;
+  /** When it last did something useful (accepted, answered): the quietest goes first. */
+  lastActivity: number;
   buffer: Uint8Array;
   /** Received bytes not yet handled are `buffer[start..end)`. */
   start: number;
@@ -121,7 +141,12 @@ export class HealthServer {
   #tick = 0;
   readonly #maxLineBytes: number;
   readonly #maxConnections: number;
+  readonly #maxPerAddress: number;
+  readonly #probeNoticeIntervalMs: number;
+  #lastProbeNoticeAt = Number.NEGATIVE_INFINITY;
+  #activity = 0;
   readonly #connections = new Set<Connection>();
+  readonly #byHost = new Map<string, Set<Connection>>();
   readonly #connectionLoops = new Set<Promise<void>>();
   readonly #acceptLoop: Promise<void>;
   #closing = false;
@@ -145,6 +170,13 @@ export class HealthServer {
       DEFAULT_MAX_CONNECTIONS,
       "maxConnections",
     );
+    this.#maxPerAddress = positive(
+      options.maxConnectionsPerAddress,
+      DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+      "maxConnectionsPerAddress",
+    );
+    this.#probeNoticeIntervalMs = options.probeNoticeIntervalMs ??
+      DEFAULT_PROBE_NOTICE_INTERVAL_MS;
     // One timer for the whole server: re-arming a timer on every probe would cost more than the
     // probe. A connection is closed between idleTimeoutMs and idleTimeoutMs + one tick.
     const tickMs = Math.max(1, Math.min(MAX_IDLE_TICK_MS, Math.ceil(this.#idleTimeoutMs / 4)));
@@ -165,6 +197,11 @@ export class HealthServer {
     positive(options.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS, "idleTimeoutMs");
     positive(options.maxLineBytes, DEFAULT_MAX_LINE_BYTES, "maxLineBytes");
     positive(options.maxConnections, DEFAULT_MAX_CONNECTIONS, "maxConnections");
+    positive(
+      options.maxConnectionsPerAddress,
+      DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+      "maxConnectionsPerAddress",
+    );
     let listener: Deno.TcpListener;
     try {
       listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
@@ -188,6 +225,26 @@ export class HealthServer {
       port: server.port,
     });
     return server;
+  }
+
+  /**
+   * Checks that `hostname:port` can be listened on, before anything else happens (a point must
+   * not register, nor create its state, when its port is taken). Port 0 is always free.
+   *
+   * @throws {HealthPortInUseError} when something already listens there.
+   */
+  static ensureFree(address: { readonly hostname: string; readonly port: number }): void {
+    if (address.port === 0) return;
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" });
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new HealthPortInUseError(address.hostname, address.port, { cause: error });
+      }
+      return; // Any other problem is reported when the port is really opened.
+    }
+    listener.close();
   }
 
   /** Connections currently open (0 once {@linkcode HealthServer.close} has resolved). */
@@ -245,15 +302,11 @@ export class HealthServer {
         await this.#pauseAccepting();
         continue;
       }
-      if (this.#closing || this.#connections.size >= this.#maxConnections) {
-        if (!this.#closing) {
-          this.#log.debug("Health connection refused: {max} connections already open", {
-            max: this.#maxConnections,
-          });
-        }
+      if (this.#closing) {
         closeQuietly(conn);
         continue;
       }
+      this.#makeSpaceFor(conn.remoteAddr.hostname);
       this.#serve(conn);
     }
   }
@@ -269,11 +322,37 @@ export class HealthServer {
     });
   }
 
+  /**
+   * Before a new connection from `host` is served: when that address, or the server, is at its
+   * limit, the quietest connection (of that address, or of all) is closed to make room.
+   */
+  #makeSpaceFor(host: string): void {
+    const own = this.#byHost.get(host);
+    let pool: Iterable<Connection> | null = null;
+    if (own !== undefined && own.size >= this.#maxPerAddress) pool = own;
+    else if (this.#connections.size >= this.#maxConnections) pool = this.#connections;
+    if (pool === null) return;
+    let quietest: Connection | null = null;
+    for (const connection of pool) {
+      if (quietest === null || connection.lastActivity < quietest.lastActivity) {
+        quietest = connection;
+      }
+    }
+    if (quietest === null) return;
+    this.#log.debug("Health connection from {remote} closed to make room for {host}", {
+      remote: quietest.remote,
+      host,
+    });
+    this.#closeConnection(quietest);
+  }
+
   #serve(conn: Deno.TcpConn): void {
     const address = conn.remoteAddr;
     const connection: Connection = {
       conn,
       remote: `${address.hostname}:${address.port}`,
+      host: address.hostname,
+      lastActivity: ++this.#activity,
       buffer: new Uint8Array(Math.min(INITIAL_BUFFER_BYTES, this.#maxLineBytes + READ_ROOM_BYTES)),
       start: 0,
       end: 0,
@@ -287,6 +366,9 @@ export class HealthServer {
       // Only latency is at stake.
     }
     this.#connections.add(connection);
+    let fromHost = this.#byHost.get(connection.host);
+    if (fromHost === undefined) this.#byHost.set(connection.host, fromHost = new Set());
+    fromHost.add(connection);
     // Not awaited: every connection is served concurrently with the others and with accept().
     const loop = this.#readLoop(connection).finally(() => {
       this.#closeConnection(connection);
@@ -405,6 +487,7 @@ export class HealthServer {
   /** A valid probe: ask the source, tell it a probe came, and restart the idle clock. */
   #probe(connection: Connection): HealthAnswer {
     connection.lastActiveTick = this.#tick;
+    connection.lastActivity = ++this.#activity;
     let answer: HealthAnswer;
     try {
       answer = this.#source.healthAnswer();
@@ -415,10 +498,14 @@ export class HealthServer {
       });
       answer = "KO";
     }
-    try {
-      this.#source.onProbe();
-    } catch (error) {
-      this.#log.error("The engine failed to record a health probe: {error}", { error });
+    const now = this.#clock.now();
+    if (now - this.#lastProbeNoticeAt >= this.#probeNoticeIntervalMs) {
+      this.#lastProbeNoticeAt = now;
+      try {
+        this.#source.onProbe();
+      } catch (error) {
+        this.#log.error("The engine failed to record a health probe: {error}", { error });
+      }
     }
     return answer;
   }
@@ -495,6 +582,9 @@ export class HealthServer {
     connection.closed = true;
     closeQuietly(connection.conn);
     this.#connections.delete(connection);
+    const fromHost = this.#byHost.get(connection.host);
+    fromHost?.delete(connection);
+    if (fromHost?.size === 0) this.#byHost.delete(connection.host);
   }
 }
 

@@ -76,6 +76,11 @@ export interface KafkaDependencies {
   readonly outbox?: Outbox;
   /** [0, 1) for the backoff jitter (default: the platform's randomness). */
   readonly random?: RandomSource;
+  /**
+   * Builds the kafkajs client (default: `new Kafka(config)`). Tests of this adapter pass a
+   * client whose calls fail the way kafkajs' do, to prove the retries.
+   */
+  readonly createClient?: (config: KafkaConfig) => Pick<Kafka, "producer" | "consumer" | "admin">;
 }
 
 export type { CommandHandler };
@@ -92,6 +97,10 @@ const BATCH_SIZE = 100;
 const CONNECT_TIMEOUT_MS = 3_000;
 /** While Kafka stays unreachable, the warning is repeated this often (one line, never more). */
 export const UNREACHABLE_REPEAT_MS = 60_000;
+/** How long closing waits for kafkajs to disconnect. */
+const CLOSE_WAIT_MS = 300;
+/** Events kept in memory while the store fails, before old progress samples are let go. */
+const MAX_UNSTORED = 10_000;
 
 silenceKafkajsNegativeTimeoutWarning();
 
@@ -125,9 +134,12 @@ export class KafkaBus implements EventBus {
   readonly #clock: Clock;
   readonly #outbox: Outbox;
   readonly #random: () => number;
-  readonly #kafka: Kafka;
+  readonly #kafka: Pick<Kafka, "producer" | "consumer" | "admin">;
   readonly #producer: Producer;
   #consumer: Consumer | null = null;
+  #consumerStarting = false;
+  #lastStoredCount = 0;
+  #sendingFromMemory = false;
   #commandHandler: CommandHandler | null = null;
   #connected = false;
   #everConnected = false;
@@ -148,7 +160,7 @@ export class KafkaBus implements EventBus {
   readonly #sleepers = new Set<() => void>();
   #backlogMode = false;
   /** Events the outbox could not store yet, oldest first (see #storeUnstored). */
-  readonly #unstored: OutboundEvent[] = [];
+  readonly #unstored: { event: OutboundEvent; alongside?: () => void }[] = [];
   #storeFailing = false;
   #backlogSince = 0;
   #failureWaiters: (() => void)[] = [];
@@ -170,7 +182,8 @@ export class KafkaBus implements EventBus {
     this.#leftByEarlierRun = this.#outbox.size() > 0;
     this.#random = deps.random ?? systemRandom;
     const kafkaLog = deps.logger.getChild("kafkajs");
-    this.#kafka = new Kafka({
+    const createClient = deps.createClient ?? ((config: KafkaConfig) => new Kafka(config));
+    this.#kafka = createClient({
       clientId: settings.clientId,
       brokers: [...settings.brokers],
       ...(settings.ssl === undefined ? {} : { ssl: settings.ssl }),
@@ -198,7 +211,7 @@ export class KafkaBus implements EventBus {
 
   /** How many events wait to be delivered. */
   get backlog(): number {
-    return this.#outbox.size() + this.#unstored.length;
+    return this.#storedCount() + this.#unstored.length;
   }
 
   /** Calls `listener` every time the connection (re)opens. */
@@ -226,15 +239,46 @@ export class KafkaBus implements EventBus {
   /** Starts connecting in the background (retrying until closed). */
   start(): void {
     void this.#ensureConnected();
-    void this.#drain();
+    this.#wakeDrain();
   }
 
   /** Stores the event and delivers it as soon as Kafka takes it. Never throws. */
   publish(event: OutboundEvent): void {
-    this.#unstored.push(event);
+    this.#unstored.push({ event });
+    this.#boundUnstored();
     this.#storeUnstored();
+    this.#wakeDrain();
+  }
+
+  /**
+   * Stores the event and runs `alongside` in the same transaction of the outbox, then delivers
+   * the event. Never throws: when the store fails, both wait in memory, in order, and are done
+   * together once it works again (see `EventPublisher.publishWith`).
+   */
+  publishWith(event: OutboundEvent, alongside: () => void): void {
+    this.#unstored.push({ event, alongside });
+    this.#storeUnstored();
+    this.#wakeDrain();
+  }
+
+  #wakeDrain(): void {
     this.#wake?.();
-    void this.#drain();
+    this.#drain().catch((error) => {
+      this.#log.error("The delivery loop failed: {error}", { error: describeError(error) });
+    });
+  }
+
+  /**
+   * While the store fails, events wait in memory; beyond {@linkcode MAX_UNSTORED} the oldest
+   * progress samples go (as the durable outbox collapses stale ones): status changes, tickets
+   * and registrations are kept, so memory stays bounded by what matters.
+   */
+  #boundUnstored(): void {
+    if (this.#unstored.length <= MAX_UNSTORED) return;
+    const index = this.#unstored.findIndex((waiting) =>
+      waiting.alongside === undefined && waiting.event.value.event_type === "charging_progress"
+    );
+    if (index >= 0 && index < this.#unstored.length - 1) this.#unstored.splice(index, 1);
   }
 
   /**
@@ -243,18 +287,20 @@ export class KafkaBus implements EventBus {
    * while the process lives.
    */
   #storeUnstored(): void {
+    if (this.#sendingFromMemory) return;
     while (this.#unstored.length > 0) {
-      const event = this.#unstored[0]!;
+      const { event, alongside } = this.#unstored[0]!;
       try {
-        this.#outbox.append(event);
-      } catch (error) {
-        if (!this.#storeFailing) {
-          this.#storeFailing = true;
-          this.#log.error(
-            "Cannot store events in the outbox: {error}. They wait in memory until it works again",
-            { error: describeError(error) },
-          );
+        if (alongside === undefined) {
+          this.#outbox.append(event);
+        } else {
+          this.#outbox.atomically(() => {
+            this.#outbox.append(event);
+            alongside();
+          });
         }
+      } catch (error) {
+        this.#reportStoreFailure(error);
         return;
       }
       this.#unstored.shift();
@@ -269,9 +315,29 @@ export class KafkaBus implements EventBus {
     }
   }
 
+  /** How many events the store holds (the last known count when it cannot be read). */
+  #storedCount(): number {
+    try {
+      this.#lastStoredCount = this.#outbox.size();
+    } catch (error) {
+      this.#reportStoreFailure(error);
+    }
+    return this.#lastStoredCount;
+  }
+
+  /** Says once that the store fails (until it works again). */
+  #reportStoreFailure(error: unknown): void {
+    if (this.#storeFailing) return;
+    this.#storeFailing = true;
+    this.#log.error(
+      "Cannot store events in the outbox: {error}. They wait in memory until it works again",
+      { error: describeError(error) },
+    );
+  }
+
   /** Resolves true once the outbox is empty, false if `deadlineMs` passes first. */
   async flush(deadlineMs: number): Promise<boolean> {
-    if (this.#outbox.size() === 0 && this.#unstored.length === 0) return true;
+    if (this.#storedCount() === 0 && this.#unstored.length === 0) return true;
     let timer: unknown = null;
     const emptied = new Promise<boolean>((resolve) => this.#flushWaiters.push(() => resolve(true)));
     const timedOut = new Promise<boolean>((resolve) => {
@@ -284,11 +350,14 @@ export class KafkaBus implements EventBus {
 
   /**
    * Starts consuming the command topic with the engine's consumer group, from the committed
-   * offset (new groups start at the end: old commands are not replayed).
+   * offset (new groups start at the end: old commands are not replayed). Never rejects: the
+   * consumer starts in the background as soon as Kafka is reachable, and is retried until it
+   * runs (see {@linkcode onConsuming}).
    */
-  async consumeCommands(handler: CommandHandler): Promise<void> {
+  consumeCommands(handler: CommandHandler): Promise<void> {
     this.#commandHandler = handler;
-    if (this.#connected) await this.#startConsumer();
+    if (this.#connected) this.#keepConsumerRunning();
+    return Promise.resolve();
   }
 
   /** Stops consuming, delivers nothing more, and disconnects. */
@@ -298,8 +367,18 @@ export class KafkaBus implements EventBus {
     for (const stopSleeping of [...this.#sleepers]) stopSleeping();
     const consumer = this.#consumer;
     this.#consumer = null;
-    await Promise.allSettled([consumer?.disconnect(), this.#producer.disconnect()]);
-    this.#outbox.close();
+    // A broker that does not answer must not hold the shutdown past its deadline.
+    let timer: unknown = null;
+    await Promise.race([
+      Promise.allSettled([consumer?.disconnect(), this.#producer.disconnect()]),
+      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), CLOSE_WAIT_MS)),
+    ]);
+    this.#clock.clearTimeout(timer);
+    try {
+      this.#outbox.close();
+    } catch (error) {
+      this.#log.error("Cannot close the outbox: {error}", { error: describeError(error) });
+    }
   }
 
   async #ensureConnected(): Promise<boolean> {
@@ -365,7 +444,7 @@ export class KafkaBus implements EventBus {
     this.#connected = true;
     this.#everConnected = true;
     this.#attempt = 0;
-    const backlog = this.#outbox.size();
+    const backlog = this.#storedCount();
     const brokers = this.#settings.brokers.join(",");
     const waiting = backlog === 0 ? "" : ` (${countOf(backlog, "event")} to deliver)`;
     if (wasBack) {
@@ -381,14 +460,7 @@ export class KafkaBus implements EventBus {
     this.#backlogMode = backlog > 0 && (afterOutage || this.#leftByEarlierRun);
     this.#backlogSince = this.#clock.now();
     this.#unreachableSaid = false;
-    if (this.#commandHandler !== null && this.#consumer === null) {
-      this.#startConsumer().catch((error) => {
-        this.#log.error("Cannot consume commands from {topic}: {error}", {
-          topic: this.#settings.centralEventsTopic,
-          error: describeError(error),
-        });
-      });
-    }
+    this.#keepConsumerRunning();
     for (const listener of this.#connectedListeners) listener();
   }
 
@@ -469,6 +541,43 @@ export class KafkaBus implements EventBus {
     }
   }
 
+  /**
+   * Starts the command consumer if it does not run, and tries again with backoff while it
+   * cannot start (kafkajs' connect or subscribe failing: the group coordinator moving, a broker
+   * restarting): without commands the points would never become available.
+   */
+  #keepConsumerRunning(): void {
+    if (this.#consumerStarting || this.#consumer !== null || this.#commandHandler === null) return;
+    this.#consumerStarting = true;
+    void (async () => {
+      let attempt = 0;
+      try {
+        while (!this.#closed && this.#consumer === null) {
+          try {
+            await this.#startConsumer();
+            return;
+          } catch (error) {
+            attempt++;
+            const failed = this.#consumer as Consumer | null;
+            this.#consumer = null;
+            await failed?.disconnect().catch(() => {});
+            this.#log.warn(
+              "Cannot consume commands from {topic} yet (attempt {attempt}): {error}; retrying",
+              {
+                topic: this.#settings.centralEventsTopic,
+                attempt,
+                error: describeError(error),
+              },
+            );
+            await this.#sleep(consumerBackoffMs(attempt, this.#random));
+          }
+        }
+      } finally {
+        this.#consumerStarting = false;
+      }
+    })();
+  }
+
   async #startConsumer(): Promise<void> {
     if (this.#consumer !== null || this.#commandHandler === null) return;
     const handler = this.#commandHandler;
@@ -496,7 +605,9 @@ export class KafkaBus implements EventBus {
         this.#consumer = null;
         this.#connected = false;
         void consumer.disconnect().catch(() => {});
-        void this.#ensureConnected();
+        void this.#ensureConnected().then((connected) => {
+          if (connected) this.#keepConsumerRunning();
+        });
       }
     });
     const removeFetchListener = consumer.on(consumer.events.FETCH, () => {
@@ -527,9 +638,20 @@ export class KafkaBus implements EventBus {
     try {
       while (!this.#closed) {
         this.#storeUnstored();
-        let batch = this.#outbox.peek(this.#backlogMode ? this.#drainBatchSize() : BATCH_SIZE);
-        if (batch.length === 0 && this.#unstored.length > 0) {
+        let batch: StoredEvent[];
+        try {
+          batch = this.#outbox.peek(this.#backlogMode ? this.#drainBatchSize() : BATCH_SIZE);
+        } catch (error) {
+          // The store cannot be read (I/O error): what it holds is still there; try again.
+          this.#reportStoreFailure(error);
           await this.#sleep(STORE_RETRY_MS);
+          continue;
+        }
+        if (batch.length === 0 && this.#unstored.length > 0) {
+          // The store fails (a full disk): plain events are sent from memory, in order, so
+          // Central still sees the session; a ticket waits for the store, where it is kept
+          // together with its journal's deletion (exactly once), and so does what follows it.
+          await this.#sendUnstored();
           continue;
         }
         if (batch.length === 0) {
@@ -549,11 +671,17 @@ export class KafkaBus implements EventBus {
         const started = this.#clock.now();
         try {
           await this.#send(batch);
-          this.#outbox.remove(batch.map((stored) => stored.seq));
         } catch (error) {
           this.#onUnreachable(error);
           await this.#sleep(this.#backoff());
           continue;
+        }
+        try {
+          this.#outbox.remove(batch.map((stored) => stored.seq));
+        } catch (error) {
+          // Delivered but not forgotten: they go again (same message ids, which Central drops).
+          this.#reportStoreFailure(error);
+          await this.#sleep(STORE_RETRY_MS);
         }
         if (this.#backlogMode) {
           const minimum = (batch.length / (this.#settings.drainRatePerSecond ?? 100)) * 1000;
@@ -566,6 +694,30 @@ export class KafkaBus implements EventBus {
     }
   }
 
+  /** Sends the events waiting in memory before the first one that must be stored first. */
+  async #sendUnstored(): Promise<void> {
+    const plain: OutboundEvent[] = [];
+    for (const waiting of this.#unstored) {
+      if (waiting.alongside !== undefined || plain.length >= BATCH_SIZE) break;
+      plain.push(waiting.event);
+    }
+    if (plain.length === 0 || !(await this.#ensureConnected())) {
+      await this.#sleep(STORE_RETRY_MS);
+      return;
+    }
+    // Nothing may be stored while these are on their way: it would overtake them.
+    this.#sendingFromMemory = true;
+    try {
+      await this.#send(plain.map((event) => ({ seq: null, event })));
+      this.#unstored.splice(0, plain.length);
+    } catch (error) {
+      this.#onUnreachable(error);
+      await this.#sleep(this.#backoff());
+    } finally {
+      this.#sendingFromMemory = false;
+    }
+  }
+
   #drainBatchSize(): number {
     return Math.max(
       1,
@@ -573,7 +725,8 @@ export class KafkaBus implements EventBus {
     );
   }
 
-  async #send(batch: StoredEvent[]): Promise<void> {
+  /** Sends events, stored (`seq`) or from memory (`seq` null), re-stamping stale ones. */
+  async #send(batch: readonly { seq: number | null; event: OutboundEvent }[]): Promise<void> {
     const now = this.#clock.now();
     const restampAfter = this.#settings.restampAfterMs ?? 30_000;
     const byTopic = new Map<string, { key: string; value: string }[]>();
@@ -581,7 +734,11 @@ export class KafkaBus implements EventBus {
       let event = stored.event;
       if (now - event.value.timestamp * 1000 > restampAfter) {
         event = { ...event, value: { ...event.value, timestamp: now / 1000 } };
-        this.#outbox.replace(stored.seq, event);
+        try {
+          if (stored.seq !== null) this.#outbox.replace(stored.seq, event);
+        } catch {
+          // Not kept on disk: the stored copy is re-stamped again the next time it is sent.
+        }
       }
       const messages = byTopic.get(event.topic) ?? [];
       const value = this.#settings.engineInstance === undefined
@@ -628,6 +785,12 @@ export class KafkaBus implements EventBus {
 /** `1 event`, `2 events`. */
 export function countOf(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** Wait before the `attempt`-th retry of the command consumer: 0.5 s doubling to 10 s, jittered. */
+function consumerBackoffMs(attempt: number, random: RandomSource): number {
+  const exponential = Math.min(10_000, 500 * 2 ** Math.min(attempt - 1, 10));
+  return exponential / 2 + random() * (exponential / 2);
 }
 
 /** The useful part of a kafkajs error: its message and, when there is one, its cause. */

@@ -33,6 +33,18 @@ export class MemoryOutbox implements Outbox {
     return this.#events.length;
   }
 
+  atomically(work: () => void): void {
+    const saved = [...this.#events];
+    const nextSeq = this.#nextSeq;
+    try {
+      work();
+    } catch (error) {
+      this.#events = saved;
+      this.#nextSeq = nextSeq;
+      throw error;
+    }
+  }
+
   close(): void {}
 }
 
@@ -41,5 +53,4 @@ export const NULL_JOURNAL: SessionJournal = {
   save: () => {},
   load: () => null,
   clear: () => {},
-  atomically: (work) => work(),
 };

@@ -56,6 +56,12 @@ export interface SqliteOutboxOptions {
   readonly clock: Pick<Clock, "now">;
   /** Waiting progress samples older than this may be collapsed (default 30 s). */
   readonly staleProgressMs?: number;
+  /**
+   * The most the database may grow to, bytes (`--state-max-mb`; default: no limit). Beyond it,
+   * writes fail as on a full disk: events wait in memory and tickets are retried, as they would
+   * be when the disk is really full.
+   */
+  readonly maxBytes?: number;
 }
 
 interface OutboxRow {
@@ -154,7 +160,9 @@ export class SqliteOutbox implements Outbox, SessionJournal {
     try {
       db = new DatabaseSync(path);
       migrate(db, cpId);
-      return new SqliteOutbox(path, cpId, db, options);
+      const store = new SqliteOutbox(path, cpId, db, options);
+      if (options.maxBytes !== undefined) store.limitSize(options.maxBytes);
+      return store;
     } catch (error) {
       try {
         db?.close();
@@ -239,7 +247,6 @@ export class SqliteOutbox implements Outbox, SessionJournal {
       save: (session) => this.#save(cpId, session),
       load: () => this.#load(cpId),
       clear: (sessionId) => this.#clear(cpId, sessionId),
-      atomically: (work) => this.atomically(work),
     };
   }
 
@@ -275,6 +282,18 @@ export class SqliteOutbox implements Outbox, SessionJournal {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       throw error;
     }
+  }
+
+  /**
+   * Caps the database's size at `bytes` (SQLite's `max_page_count`; never below what it holds
+   * now), or lifts the cap with null. Beyond the cap, writes fail with "database or disk is
+   * full", exactly as on a full disk.
+   */
+  limitSize(bytes: number | null): void {
+    const pageSize = (this.#db.prepare("PRAGMA page_size").get() as { page_size: number })
+      .page_size;
+    const pages = bytes === null ? 1_073_741_823 : Math.max(1, Math.ceil(bytes / pageSize));
+    this.#db.exec(`PRAGMA max_page_count = ${pages}`);
   }
 
   close(): void {

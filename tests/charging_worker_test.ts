@@ -1,0 +1,84 @@
+/**
+ * The charging Worker (a real Web Worker): readings of every session once a tick, and a meter
+ * that survives a failure of the Worker without losing or double-counting energy.
+ */
+import assert from "node:assert/strict";
+import { getLogger } from "@logtape/logtape";
+import { WorkerChargingMeter } from "../src/adapters/charging/worker.ts";
+import type { MeterReading, PowerProfile } from "../src/domain/session.ts";
+
+const PROFILE: PowerProfile = { maxPowerKw: 36, plateauFraction: 1, rampSeconds: 0 };
+
+/** Resolves with the first reading of `readings` that satisfies `predicate` (checked as they come). */
+function readingWhere(
+  readings: MeterReading[],
+  subscribe: (listener: () => void) => void,
+  predicate: (reading: MeterReading) => boolean,
+  timeoutMs = 10_000,
+): Promise<MeterReading> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no such reading in time")), timeoutMs);
+    const check = () => {
+      const found = readings.find(predicate);
+      if (found !== undefined) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    };
+    subscribe(check);
+    check();
+  });
+}
+
+Deno.test("a failure of the Worker is survived: a new one goes on with every session from its last reading", async () => {
+  // 3600x: a real second is an hour of charging at 36 kW, 36 kWh.
+  const meter = new WorkerChargingMeter({
+    timeScale: 3600,
+    tickMs: 100,
+    logger: getLogger(["test", "charging"]),
+  });
+  const readings: MeterReading[] = [];
+  const listeners: (() => void)[] = [];
+  const subscribe = (listener: () => void) => listeners.push(listener);
+  try {
+    meter.start("s1", PROFILE, 0, (reading) => {
+      readings.push(reading);
+      for (const listener of listeners) listener();
+    });
+    meter.supply("s1");
+    const before = await readingWhere(readings, subscribe, (r) => r.energyKwh > 5);
+    meter.injectFailure("a bug in the charging loop");
+    const count = readings.length;
+    const after = await readingWhere(
+      readings,
+      subscribe,
+      (r) => readings.indexOf(r) > count && meter.restarts === 1,
+    );
+    assert.equal(meter.restarts, 1);
+    assert.ok(after.energyKwh >= before.energyKwh, "energy goes on, never back to zero");
+    // Energy stays the integral of 36 kW over the supplied time, across the restart.
+    for (const reading of readings.slice(-3)) {
+      assert.ok(
+        Math.abs(reading.energyKwh - 36 * reading.suppliedSeconds / 3600) < 1e-6,
+        `${reading.energyKwh} kWh after ${reading.suppliedSeconds} s`,
+      );
+    }
+    const final = await meter.stop("s1");
+    assert.ok(final !== null && final.energyKwh >= after.energyKwh);
+  } finally {
+    await meter.close();
+  }
+});
+
+Deno.test("stop resolves with the last reading when the Worker does not answer", async () => {
+  const meter = new WorkerChargingMeter({ timeScale: 1, tickMs: 50, stopTimeoutMs: 200 });
+  try {
+    const readings: MeterReading[] = [];
+    meter.start("s2", PROFILE, 1.5, (reading) => readings.push(reading));
+    meter.injectFailure("gone"); // the stop below reaches a Worker that is being replaced
+    const final = await meter.stop("s2");
+    assert.ok(final !== null && final.energyKwh >= 1.5, JSON.stringify(final));
+  } finally {
+    await meter.close();
+  }
+});

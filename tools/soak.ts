@@ -1,0 +1,500 @@
+/**
+ * `deno task soak`: the engine's promises under injected faults, measured. A seeded run against
+ * a real broker and the real engine process (`deno task start`'s flags and permissions):
+ *
+ * - `kill -9` at random moments of a session's life: before its first progress, mid session,
+ *   while its ticket is being stored, during the recovery that follows a crash, while a backlog
+ *   drains after a broker outage;
+ * - the broker stopped and started again during a session, many times;
+ * - a fleet of points killed mid-sessions and restarted.
+ *
+ * Then everything that reached `cp-events` is judged as a de-duplicating Central reads it
+ * (`tools/soak/ledger.ts`): exactly one ticket per session, never less energy than the last
+ * progress, nothing the engine acknowledged lost, every session's events in order; and the
+ * state directory is checked empty after the last, graceful stop.
+ *
+ * ```sh
+ * deno task soak                 # the long run: 100 kills, 20 broker restarts, a fleet of 100
+ * deno task soak --short         # the CI run (tests/soak_test.ts): a few of each
+ * deno task soak --seed 7 --kills 30 --broker-restarts 5 --fleet 50
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { DatabaseSync } from "node:sqlite";
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import { KafkaTestBroker } from "./kafka_broker.ts";
+import { engineArgs, EngineProcess, freePort } from "../tests/support/engine_process.ts";
+import { logLines, readTopic } from "../tests/support/engine_state.ts";
+import { uniqueTopics } from "../tests/support/kafka.ts";
+import { seededRandom } from "../src/domain/random.ts";
+import { clean, judge, type LedgerReport, type SeenValue } from "./soak/ledger.ts";
+
+/** How long and how hard to soak. */
+export interface SoakOptions {
+  readonly seed: number;
+  /** `kill -9` of a single engine, spread over the moments of a session. */
+  readonly kills: number;
+  /** Broker stop/start cycles during one long session. */
+  readonly brokerRestarts: number;
+  /** Points of the fleet that is killed mid-sessions (0: no fleet phase). */
+  readonly fleetPoints: number;
+  /** Where progress is printed. */
+  readonly log: (line: string) => void;
+}
+
+/** The moments of a session's life a kill can hit. */
+export const KILL_MOMENTS = [
+  "before the first progress",
+  "mid session",
+  "while the ticket is stored",
+  "during recovery",
+  "while a backlog drains",
+] as const;
+type KillMoment = (typeof KILL_MOMENTS)[number];
+
+/** One phase's figures. */
+export interface PhaseResult {
+  readonly phase: string;
+  readonly faults: Readonly<Record<string, number>>;
+  readonly report: LedgerReport;
+  /** Longest "Backlog delivered in N ms" the engine logged, ms (null: no backlog). */
+  readonly worstDrainMs: number | null;
+  /** Rows left in the outbox and the journal after the last graceful stop. */
+  readonly leftInState: { readonly outbox: number; readonly journal: number };
+  /** Events of a session out of order (progress going back, progress after the ticket). */
+  readonly outOfOrder: readonly string[];
+}
+
+const encoder = new TextEncoder();
+
+/** A running engine (or fleet) process with everything it printed over its restarts. */
+class Subject {
+  readonly outputs: string[] = [];
+  #process: EngineProcess | null = null;
+
+  constructor(private readonly args: string[]) {}
+
+  get current(): EngineProcess {
+    if (this.#process === null) throw new Error("the engine is not running");
+    return this.#process;
+  }
+
+  async start(): Promise<EngineProcess> {
+    this.#process = await EngineProcess.start(this.args);
+    return this.#process;
+  }
+
+  /** `kill -9`: no clean-up of any kind. */
+  async kill(): Promise<void> {
+    const process = this.current;
+    process.signal("SIGKILL");
+    await process.exited(15_000).catch(() => {});
+    this.outputs.push(process.output);
+    this.#process = null;
+  }
+
+  /** SIGTERM, and the exit code. */
+  async stop(): Promise<number> {
+    const process = this.current;
+    process.signal("SIGTERM");
+    const code = await process.exited(15_000);
+    this.outputs.push(process.output);
+    this.#process = null;
+    return code;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#process !== null) {
+      await this.#process.dispose();
+      this.outputs.push(this.#process.output);
+    }
+  }
+
+  /** Message ids the engine stored (its debug log), over every run. */
+  acknowledged(): Set<string> {
+    const ids = new Set<string>();
+    for (const line of this.lines()) {
+      if (line.message.startsWith("Stored ") && typeof line["message_id"] === "string") {
+        ids.add(line["message_id"]);
+      }
+    }
+    return ids;
+  }
+
+  /** Sessions the engine says it started: `cp_id/username`. */
+  startedSessions(): Set<string> {
+    const sessions = new Set<string>();
+    for (const line of this.lines()) {
+      if (line.message.startsWith("Charging started for user ")) {
+        sessions.add(`${line["cp_id"]}/${line["username"]}`);
+      }
+    }
+    return sessions;
+  }
+
+  worstDrainMs(): number | null {
+    let worst: number | null = null;
+    for (const line of this.lines()) {
+      if (line.message.startsWith("Backlog delivered in ")) {
+        worst = Math.max(worst ?? 0, Number(line["ms"]));
+      }
+    }
+    return worst;
+  }
+
+  lines() {
+    return [...this.outputs, this.#process?.output ?? ""].flatMap(logLines);
+  }
+}
+
+/** Waits until `predicate` holds on the current output (new lines only count when `since` given). */
+async function waitForLine(
+  subject: Subject,
+  predicate: (message: string) => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (logLines(subject.current.output).some((line) => predicate(line.message))) return;
+    await sleep(20);
+  }
+  throw new Error(`Timed out waiting for a log line; output:\n${subject.current.output}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Events of each session out of order: progress energy going back, progress after its ticket. */
+export function outOfOrder(events: readonly SeenValue[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const last = new Map<string, number>();
+  const ended = new Set<string>();
+  for (const value of events) {
+    const id = String(value["message_id"]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const session = `${value["cp_id"]}/${value["username"]}`;
+    if (value["event_type"] === "charging_progress") {
+      const energy = Number(value["energy_kwh"]);
+      if (ended.has(session)) problems.push(`${session}: progress after its ticket`);
+      if (energy + 1e-9 < (last.get(session) ?? 0)) {
+        problems.push(`${session}: progress went from ${last.get(session)} to ${energy} kWh`);
+      }
+      last.set(session, energy);
+    } else if (value["event_type"] === "charging_completed") {
+      ended.add(session);
+    }
+  }
+  return problems;
+}
+
+/** Rows left in the outbox and journal of a stopped engine's state database. */
+function leftInState(path: string): { outbox: number; journal: number } {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const count = (table: string) =>
+      Number((db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n);
+    return { outbox: count("outbox"), journal: count("session_journal") };
+  } finally {
+    db.close();
+  }
+}
+
+async function producerFor(broker: string): Promise<Producer> {
+  const producer = new Kafka({ clientId: "soak", brokers: [broker], logLevel: logLevel.NOTHING })
+    .producer();
+  await producer.connect();
+  return producer;
+}
+
+async function command(
+  producer: Producer,
+  topic: string,
+  body: Record<string, unknown>,
+): Promise<void> {
+  await producer.send({
+    topic,
+    messages: [{
+      value: JSON.stringify({
+        message_id: crypto.randomUUID(),
+        timestamp: Date.now() / 1000,
+        ...body,
+      }),
+    }],
+  });
+}
+
+/** Waits until a progress of `user` is on the topic. */
+async function progressSeen(broker: string, topic: string, user: string): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    const events = await readTopic(broker, topic);
+    if (events.some((e) => e["event_type"] === "charging_progress" && e["username"] === user)) {
+      return;
+    }
+    await sleep(200);
+  }
+  throw new Error(`No progress for ${user}`);
+}
+
+/** The single-engine phases: kills at every moment of a session, and broker outages. */
+async function engineKills(
+  broker: KafkaTestBroker,
+  options: SoakOptions,
+): Promise<PhaseResult> {
+  const random = seededRandom(options.seed);
+  const topics = uniqueTopics("soak");
+  const cpId = "CP_SOAK";
+  const stateName = `soak-${crypto.randomUUID().slice(0, 8)}`;
+  const subject = new Subject([
+    ...engineArgs({ cpId, broker: broker.bootstrap, healthPort: freePort(), topics }),
+    "--state-dir",
+    `./state/${stateName}`,
+    "--group-id",
+    `engine_group_${stateName}`,
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    "--time-scale",
+    "60",
+  ]);
+  const producer = await producerFor(broker.bootstrap);
+  const send = (body: Record<string, unknown>) =>
+    command(producer, topics.centralEvents, { cp_id: cpId, ...body });
+  const faults: Record<string, number> = {};
+  const count = (kind: string) => faults[kind] = (faults[kind] ?? 0) + 1;
+  try {
+    await subject.start();
+    for (let n = 1; n <= options.kills; n++) {
+      const moment: KillMoment = KILL_MOMENTS[(n - 1) % KILL_MOMENTS.length]!;
+      await waitForLine(subject, (message) => message === "Ready");
+      const user = `u${n}`;
+      await send({ event_type: "charging_started", action: "charging_started", username: user });
+      switch (moment) {
+        case "before the first progress":
+          await sleep(random() * 1_200);
+          break;
+        case "mid session":
+          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await sleep(random() * 2_000);
+          break;
+        case "while the ticket is stored":
+          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await send({ event_type: "CP_UNPLUG", action: "unplug" });
+          await waitForLine(
+            subject,
+            (message) => message.startsWith("Command received: CP_UNPLUG"),
+          );
+          await sleep(random() * 30);
+          break;
+        case "during recovery":
+          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await subject.kill();
+          await subject.start();
+          await waitForLine(subject, (message) => message.startsWith("Auto-registering"));
+          await sleep(random() * 150);
+          break;
+        case "while a backlog drains":
+          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await broker.stop();
+          count("broker stopped and started");
+          await sleep(1_500 + random() * 2_000);
+          await broker.start();
+          await waitForLine(subject, (message) => message.startsWith("Kafka is reachable again"));
+          await sleep(random() * 400);
+          break;
+      }
+      await subject.kill();
+      count(`kill -9 ${moment}`);
+      options.log(`  kill ${n}/${options.kills} (${moment})`);
+      await subject.start();
+    }
+    // Broker outages during one long session.
+    if (options.brokerRestarts > 0) {
+      await waitForLine(subject, (message) => message === "Ready");
+      const user = "outage_user";
+      await send({ event_type: "charging_started", action: "charging_started", username: user });
+      await progressSeen(broker.bootstrap, topics.cpEvents, user);
+      for (let n = 1; n <= options.brokerRestarts; n++) {
+        await broker.stop();
+        await sleep(500 + random() * 2_500);
+        await broker.start();
+        count("broker stopped and started");
+        options.log(`  broker restart ${n}/${options.brokerRestarts}`);
+        await sleep(500 + random() * 1_500);
+      }
+      await send({ event_type: "CP_UNPLUG", action: "unplug" });
+      await waitForLine(subject, (message) => message.startsWith("Session completed for"));
+    }
+    await waitForLine(subject, (message) => message === "Ready");
+    const code = await subject.stop();
+    if (code !== 0) throw new Error(`The last graceful stop exited with ${code}`);
+    const events = await readTopic(broker.bootstrap, topics.cpEvents);
+    const report = judge(events, subject.acknowledged(), subject.startedSessions());
+    return {
+      phase: "single engine",
+      faults,
+      report,
+      worstDrainMs: subject.worstDrainMs(),
+      leftInState: leftInState(`state/${stateName}/${cpId}/engine.sqlite3`),
+      outOfOrder: outOfOrder(events),
+    };
+  } finally {
+    await subject.dispose();
+    await producer.disconnect();
+    await Deno.remove(`state/${stateName}`, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A fleet killed mid-sessions: every session recovered exactly once. */
+async function fleetKill(broker: KafkaTestBroker, options: SoakOptions): Promise<PhaseResult> {
+  const random = seededRandom(options.seed ^ 0x51);
+  const topics = uniqueTopics("soak-fleet");
+  const stateName = `soak-fleet-${crypto.randomUUID().slice(0, 8)}`;
+  const groupId = `fleet_group_${stateName}`;
+  const subject = new Subject([
+    "fleet",
+    "--count",
+    String(options.fleetPoints),
+    "--health-port-base",
+    "0",
+    "--health-host",
+    "127.0.0.1",
+    "--kafka-broker",
+    broker.bootstrap,
+    "--cp-events-topic",
+    topics.cpEvents,
+    "--central-events-topic",
+    topics.centralEvents,
+    "--group-id",
+    groupId,
+    "--state-dir",
+    `./state/${stateName}`,
+    "--monitor-wait",
+    "0",
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+  ]);
+  const producer = await producerFor(broker.bootstrap);
+  const faults: Record<string, number> = {};
+  try {
+    await subject.start();
+    await waitForLine(subject, (message) => message === "Ready", 120_000);
+    const ids = Array.from(
+      { length: options.fleetPoints },
+      (_, i) => `CP_${String(i + 1).padStart(4, "0")}`,
+    );
+    const charging = ids.filter(() => random() < 0.6);
+    for (const [index, cpId] of charging.entries()) {
+      await command(producer, topics.centralEvents, {
+        event_type: "charging_started",
+        action: "charging_started",
+        cp_id: cpId,
+        username: `fleet_user_${index}`,
+      });
+    }
+    await progressSeen(broker.bootstrap, topics.cpEvents, `fleet_user_${charging.length - 1}`);
+    await sleep(random() * 2_000);
+    await subject.kill();
+    faults["kill -9 of the fleet mid-sessions"] = 1;
+    await subject.start();
+    await waitForLine(subject, (message) => message === "Ready", 120_000);
+    const code = await subject.stop();
+    if (code !== 0) throw new Error(`The fleet's graceful stop exited with ${code}`);
+    const events = await readTopic(broker.bootstrap, topics.cpEvents);
+    const report = judge(events, subject.acknowledged(), subject.startedSessions());
+    return {
+      phase: `fleet of ${options.fleetPoints}`,
+      faults,
+      report,
+      worstDrainMs: subject.worstDrainMs(),
+      leftInState: leftInState(`state/${stateName}/${groupId}/engine.sqlite3`),
+      outOfOrder: outOfOrder(events),
+    };
+  } finally {
+    await subject.dispose();
+    await producer.disconnect();
+    await Deno.remove(`state/${stateName}`, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Runs every phase on a broker of its own; resolves with each phase's figures. */
+export async function runSoak(options: SoakOptions): Promise<PhaseResult[]> {
+  const broker = await KafkaTestBroker.create();
+  await broker.start();
+  const results: PhaseResult[] = [];
+  try {
+    options.log(`soak, seed ${options.seed}: single engine`);
+    results.push(await engineKills(broker, options));
+    if (options.fleetPoints > 0) {
+      options.log(`fleet of ${options.fleetPoints}`);
+      results.push(await fleetKill(broker, options));
+    }
+  } finally {
+    await broker.dispose();
+  }
+  return results;
+}
+
+/** Whether every phase kept every promise. */
+export function soakPassed(results: readonly PhaseResult[]): boolean {
+  return results.every((result) =>
+    clean(result.report) && result.outOfOrder.length === 0 && result.leftInState.outbox === 0 &&
+    result.leftInState.journal === 0
+  );
+}
+
+/** The results as a markdown table, with what each column means. */
+export function soakTable(results: readonly PhaseResult[]): string {
+  const rows = results.map((result) => {
+    const faults = Object.entries(result.faults).map(([kind, n]) => `${n}x ${kind}`).join("; ");
+    const r = result.report;
+    return `| ${result.phase} | ${faults} | ${r.sessions} | ${r.ticketsExpected} / ${r.ticketsSeen} | ${r.duplicateTickets.length} | ${
+      r.missingTickets.length + r.lost.length
+    } | ${r.energyBelowProgress.length} | ${result.outOfOrder.length} | ${r.duplicateDeliveries} | ${
+      result.worstDrainMs ?? "-"
+    } | ${result.leftInState.outbox} / ${result.leftInState.journal} |`;
+  });
+  return [
+    "| phase | faults injected | sessions | tickets expected / seen | duplicate tickets | losses | energy below progress | out of order | redelivered ids (dropped) | worst backlog drain, ms | left in state (outbox / journal) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows,
+    "",
+    "Sessions: those the engine started (a progress, a ticket, or its log line after journaling).",
+    "Losses: sessions without a ticket plus events the engine stored (its debug log) that never",
+    "reached the topic. Redelivered ids: at-least-once deliveries a de-duplicating reader drops.",
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      short: { type: "boolean", default: false },
+      seed: { type: "string" },
+      kills: { type: "string" },
+      "broker-restarts": { type: "string" },
+      fleet: { type: "string" },
+    },
+  });
+  const short = values.short;
+  const options: SoakOptions = {
+    seed: Number(values.seed ?? Date.now() % 100_000),
+    kills: Number(values.kills ?? (short ? 5 : 100)),
+    brokerRestarts: Number(values["broker-restarts"] ?? (short ? 2 : 20)),
+    fleetPoints: Number(values.fleet ?? (short ? 10 : 100)),
+    log: (line) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
+  };
+  const started = performance.now();
+  const results = await runSoak(options);
+  console.log(soakTable(results));
+  console.log(`\nSeed ${options.seed}; ${((performance.now() - started) / 1000).toFixed(0)} s.`);
+  Deno.exit(soakPassed(results) ? 0 : 1);
+}
