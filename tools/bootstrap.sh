@@ -72,12 +72,18 @@ need_java_and_maven() {
   command -v mvn >/dev/null 2>&1 || apt_install maven
 }
 
-# --- Deno: the project's pinned version in .tools/bin, from npm.
-if ! command -v npm >/dev/null 2>&1 && ! [ -x .tools/bin/deno ]; then
-  apt_install npm
-fi
-bash tools/install_deno.sh
-export PATH="$PWD/.tools/bin:$PATH"
+# --- Deno: the project's pinned version, on PATH already or installed into .tools/bin from npm.
+pinned="$(sed -n 's/^DENO_VERSION=//p' tools/install_deno.sh)"
+case "$(deno --version 2>/dev/null | head -n1)" in
+  "deno $pinned "*) ;;
+  *)
+    if ! command -v npm >/dev/null 2>&1 && ! [ -x .tools/bin/deno ]; then
+      apt_install npm
+    fi
+    bash tools/install_deno.sh
+    export PATH="$PWD/.tools/bin:$PATH"
+    ;;
+esac
 
 # --- What the mode needs besides Deno.
 case "$mode" in
@@ -101,5 +107,5 @@ deno install --quiet
 case "$mode" in
   dev) exec deno task --quiet dev "$@" ;;
   test) exec deno task --quiet test "$@" ;;
-  install) say "ready: deno $(deno --version | head -n1 | cut -d' ' -f2) in .tools/bin" ;;
+  install) say "ready: deno $(deno --version | head -n1 | cut -d' ' -f2) at $(command -v deno)" ;;
 esac

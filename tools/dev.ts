@@ -264,7 +264,7 @@ async function labBroker(port: number): Promise<{ address: string; started: LabB
   const firstRun = !(await jarsCached());
   say(
     `no Kafka broker configured and none answers on ${address}: starting the project's local ` +
-      `broker there${firstRun ? " (first run: Maven downloads its jars, about a minute)" : ""}`,
+      `broker there${firstRun ? " (first run: Maven downloads its jars)" : ""}`,
   );
   const started = performance.now();
   const broker = await LabBroker.start(port);
