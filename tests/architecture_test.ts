@@ -40,7 +40,11 @@ const MAY_USE_PACKAGES: Record<string, boolean> = {
 
 interface Module {
   readonly specifier: string;
-  readonly dependencies?: readonly { readonly code?: { readonly specifier: string } }[];
+  readonly dependencies?: readonly {
+    readonly code?: { readonly specifier: string };
+    /** A type-only import (`import type`): it counts as much as any other. */
+    readonly type?: { readonly specifier: string };
+  }[];
 }
 
 async function importGraph(...roots: string[]): Promise<Map<string, string[]>> {
@@ -58,7 +62,7 @@ async function importGraph(...roots: string[]): Promise<Map<string, string[]>> {
       if (!module.specifier.startsWith("file:")) continue;
       const from = relative(ROOT, fromFileUrl(module.specifier));
       const targets = (module.dependencies ?? [])
-        .map((dependency) => dependency.code?.specifier)
+        .flatMap((dependency) => [dependency.code?.specifier, dependency.type?.specifier])
         .filter((target): target is string => target !== undefined)
         .map((target) => target.startsWith("file:") ? relative(ROOT, fromFileUrl(target)) : target);
       graph.set(from, targets);

@@ -74,6 +74,8 @@ function describe(effect: Effect): string | null {
         : `end session with charging_completed ${effect.completed}`;
     case "log":
       return null;
+    case "rejoin_central":
+      return "rejoin Central";
   }
 }
 
@@ -542,6 +544,20 @@ const TABLE: readonly Row[] = [
     },
   },
   {
+    title: "Central going away changes nothing visible: sessions go on, health is the hardware's",
+    command: { type: "central_presence", presence: { kind: "away", since: T0 } },
+    outcomes: {
+      "offline, not ready": SAME,
+      "available": SAME,
+      "charging (auto plug-in)": SAME,
+      "charging, waiting for plug-in (manual)": SAME,
+      "fault": SAME,
+      "out_of_service": SAME,
+      "offline by CP_ERROR_SIMULATED": SAME,
+      "offline, Monitor lost": SAME,
+    },
+  },
+  {
     title: "a tick before any timeout changes nothing",
     command: tick,
     outcomes: {
@@ -599,6 +615,7 @@ Deno.test("the table covers every command type in every state", () => {
     "authorization_response",
     "ignored",
     "monitor_probe",
+    "central_presence",
     "tick",
     "shutdown",
   ];
@@ -1235,5 +1252,45 @@ Deno.test("after start-up the point announces available at a Monitor's first pro
     const result = apply(initialState(), ready, T0, { ...WAITING, monitorWaitMs: 0 });
     assert.equal(result.state.status, "available");
     assert.deepEqual(effectsOf(result.effects), ["status available"]);
+  });
+});
+
+Deno.test("while Central is away no session starts; when it is back the point is announced again", async (t) => {
+  const away: Command = { type: "central_presence", presence: { kind: "away", since: T0 + 500 } };
+  const back: Command = { type: "central_presence", presence: { kind: "present" } };
+
+  await t.step("a charging_started (from Kafka or the keypad) is refused with the reason", () => {
+    const gone = apply(available, away, T0 + 1_000).state;
+    const result = apply(gone, chargingStarted(alice), T0 + 2_000);
+    assert.equal(result.state.session, null);
+    assert.deepEqual(effectsOf(result.effects), ["status available (forced)"]);
+    const why = result.effects.find((effect) => effect.kind === "log");
+    assert.match(why?.kind === "log" ? why.message : "", /Central is unreachable/);
+  });
+
+  await t.step("a session in progress goes on to its end", () => {
+    let state = apply(charging, away, T0 + 1_000).state;
+    state = apply(state, tick, T0 + 60_000).state;
+    assert.equal(state.session?.driver.username, "alice");
+    const ended = apply(state, { type: "unplug" }, T0 + 61_000);
+    assert.deepEqual(effectsOf(ended.effects), [
+      "end session with charging_completed unplugged_by_user",
+      "status available",
+    ]);
+  });
+
+  await t.step("back after being away: announce again, from when it went", () => {
+    const gone = apply(available, away, T0 + 1_000).state;
+    const result = apply(gone, back, T0 + 30_000);
+    assert.deepEqual(result.effects.filter((effect) => effect.kind === "rejoin_central"), [
+      { kind: "rejoin_central", awaySince: T0 + 500 },
+    ]);
+    assert.equal(apply(result.state, chargingStarted(bob), T0 + 31_000).state.status, "charging");
+  });
+
+  await t.step("seen for the first time (no Central before): nothing to announce again", () => {
+    const result = apply(available, back, T0 + 1_000);
+    assert.deepEqual(effectsOf(result.effects), []);
+    assert.equal(result.state.central.kind, "present");
   });
 });

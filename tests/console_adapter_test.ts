@@ -53,6 +53,7 @@ class FakeEngine implements ConsoleEngine {
       lastProbeAt: null,
       monitorWatching: false,
       monitorLost: false,
+      centralAwaySince: null,
       session: null,
       startup: null,
     };

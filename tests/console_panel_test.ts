@@ -32,6 +32,7 @@ function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
     lastProbeAt: null,
     monitorWatching: false,
     monitorLost: false,
+    centralAwaySince: null,
     session: null,
     startup: null,
     ...overrides,

@@ -5,7 +5,13 @@
  * (.ci/run), or says that it needs what a test machine lacks (`# needs Docker`, `# needs internet`).
  */
 import assert from "node:assert/strict";
-import { CONFIGURATION_PAGE, formatMarkdown, renderConfiguration } from "../tools/docs.ts";
+import {
+  BENCHMARKS_PAGE,
+  CONFIGURATION_PAGE,
+  formatMarkdown,
+  renderBenchmarksPage,
+  renderConfiguration,
+} from "../tools/docs.ts";
 
 const ROOT = new URL("..", import.meta.url);
 
@@ -169,4 +175,8 @@ Deno.test("the shell blocks' reader joins continued lines and skips comments", (
 Deno.test("docs/configuration.md is generated from the settings table (deno task docs)", async () => {
   const expected = await formatMarkdown(renderConfiguration());
   assert.equal(await read(CONFIGURATION_PAGE), expected, "run `deno task docs`");
+});
+
+Deno.test("docs/benchmarks.md shows the figures of bench/results.json (deno task docs)", async () => {
+  assert.equal(await read(BENCHMARKS_PAGE), await renderBenchmarksPage(), "run `deno task docs`");
 });

@@ -599,3 +599,52 @@ Deno.test("a watching Monitor that falls silent mid-session: ticket monitor_lost
   assert.ok(types.lastIndexOf("charging_completed") < types.lastIndexOf("cp_status_change"));
   assert.equal(engine.state.monitor.kind, "lost");
 });
+
+Deno.test("Central back after an outage: registration, the ticket it missed (same id, fresh time), then the status", async () => {
+  const { engine, publisher, send, start, tick, fake } = setUp({ progressIntervalMs: 1_000 });
+  await start();
+  await send(chargingStarted);
+  await tick(5_000);
+  engine.centralPresence({ kind: "present" });
+  engine.centralPresence({ kind: "away", since: fake.now });
+  await send({ ...chargingStarted, username: "bob" }); // refused: Central is away
+  assert.equal(engine.state.session?.driver.username, "alice");
+  await send({ event_type: "CP_UNPLUG", action: "unplug" });
+  const [missed] = publisher.ofType("charging_completed");
+  assert.ok(missed);
+  await tick(60_000);
+  const before = publisher.events.length;
+  engine.centralPresence({ kind: "present" });
+  await tick(REGISTRATION_QUIET_MS + 1_000);
+  const after = publisher.events.slice(before).map((event) => event.value);
+  assert.deepEqual(after.map((value) => `${value.event_type}:${value["status"] ?? ""}`), [
+    "CP_REGISTRATION:offline",
+    "charging_completed:",
+    "cp_status_change:available",
+  ]);
+  assert.equal(
+    after[1]!.message_id,
+    missed["message_id"],
+    "the same ticket: Central drops repeats",
+  );
+  assert.ok((after[1]!.timestamp as number) > (missed["timestamp"] as number), "re-stamped");
+});
+
+Deno.test("Central back while a session runs: no registration (it would reset the point), charging re-sent", async () => {
+  const { engine, publisher, send, start, tick, fake } = setUp({ progressIntervalMs: 1_000 });
+  await start();
+  engine.centralPresence({ kind: "present" });
+  engine.centralPresence({ kind: "away", since: fake.now });
+  await tick(3_000);
+  engine.centralPresence({ kind: "present" });
+  await send(chargingStarted); // refused while away? no: Central is back now
+  assert.equal(engine.state.session?.driver.username, "alice");
+  engine.centralPresence({ kind: "away", since: fake.now });
+  await tick(3_000);
+  const before = publisher.events.length;
+  engine.centralPresence({ kind: "present" });
+  await tick(3_000);
+  const after = publisher.events.slice(before).map((event) => event.value.event_type);
+  assert.ok(!after.includes("CP_REGISTRATION"), after.join(", "));
+  assert.deepEqual(publisher.statusChanges().at(-1), ["charging", "charging"]);
+});

@@ -25,9 +25,16 @@ import { parseArgs } from "node:util";
 import { DatabaseSync } from "node:sqlite";
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { KafkaTestBroker } from "./kafka_broker.ts";
+import { KafkaTestCluster } from "./kafka_cluster.ts";
+import { TcpProxy } from "../tests/support/tcp_proxy.ts";
+import {
+  DiskFaultUnsupported,
+  mountSmallDisk,
+  refuseWrites,
+} from "../tests/support/disk_faults.ts";
 import { engineArgs, EngineProcess, freePort } from "../tests/support/engine_process.ts";
 import { logLines, readTopic } from "../tests/support/engine_state.ts";
-import { uniqueTopics } from "../tests/support/kafka.ts";
+import { CentralDouble, uniqueTopics } from "../tests/support/kafka.ts";
 import { seededRandom } from "../src/domain/random.ts";
 import { clean, judge, type LedgerReport, type SeenValue } from "./soak/ledger.ts";
 
@@ -40,6 +47,12 @@ export interface SoakOptions {
   readonly brokerRestarts: number;
   /** Points of the fleet that is killed mid-sessions (0: no fleet phase). */
   readonly fleetPoints: number;
+  /** Network faults between engine and broker (a proxy): latency, blackhole, reset, cut. */
+  readonly network?: boolean;
+  /** A full disk, and a state directory that refuses writes, during sessions. */
+  readonly disk?: boolean;
+  /** A three-broker cluster: the leader killed, then the controller, then a broker restarted. */
+  readonly cluster?: boolean;
   /** Where progress is printed. */
   readonly log: (line: string) => void;
 }
@@ -65,6 +78,8 @@ export interface PhaseResult {
   readonly leftInState: { readonly outbox: number; readonly journal: number };
   /** Events of a session out of order (progress going back, progress after the ticket). */
   readonly outOfOrder: readonly string[];
+  /** Seconds from the end of each fault to the session's next progress on the topic. */
+  readonly resumeSeconds?: readonly number[];
 }
 
 const encoder = new TextEncoder();
@@ -205,7 +220,11 @@ function leftInState(path: string): { outbox: number; journal: number } {
 }
 
 async function producerFor(broker: string): Promise<Producer> {
-  const producer = new Kafka({ clientId: "soak", brokers: [broker], logLevel: logLevel.NOTHING })
+  const producer = new Kafka({
+    clientId: "soak",
+    brokers: broker.split(","),
+    logLevel: logLevel.NOTHING,
+  })
     .producer();
   await producer.connect();
   return producer;
@@ -228,17 +247,277 @@ async function command(
   });
 }
 
-/** Waits until a progress of `user` is on the topic. */
-async function progressSeen(broker: string, topic: string, user: string): Promise<void> {
-  const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline) {
-    const events = await readTopic(broker, topic);
-    if (events.some((e) => e["event_type"] === "charging_progress" && e["username"] === user)) {
-      return;
+/**
+ * Waits until `atLeast` progress messages of `user` have been read (a progress published after a
+ * fault ended, when `atLeast` is one more than the count before it); returns the count.
+ */
+async function progressSeen(
+  reader: CentralDouble,
+  user: string,
+  atLeast = 1,
+  timeoutMs = 60_000,
+): Promise<number> {
+  const count = () =>
+    reader.events.filter((event) =>
+      event.value["event_type"] === "charging_progress" && event.value["username"] === user
+    ).length;
+  await reader.waitFor(
+    `${atLeast} progress messages for ${user}`,
+    () => count() >= atLeast,
+    timeoutMs,
+  );
+  return count();
+}
+
+/** A fault during a session: what to break, for how long, and how to heal it. */
+interface SessionFault {
+  readonly label: string;
+  readonly inject: () => Promise<void>;
+  readonly heal: () => Promise<void>;
+}
+
+/**
+ * One engine, one session per fault: the session runs, the fault is injected and healed, the
+ * time until the session's next progress reaches the topic is measured, and the driver unplugs.
+ */
+async function sessionFaults(
+  phase: string,
+  brokers: { readonly engine: string; readonly reader: string },
+  faults: readonly SessionFault[],
+  options: SoakOptions,
+  stateName = `soak-${crypto.randomUUID().slice(0, 8)}`,
+  extra: string[] = [],
+): Promise<PhaseResult> {
+  const topics = uniqueTopics("soak-faults");
+  const cpId = "CP_FAULTS";
+  const subject = new Subject([
+    ...engineArgs({ cpId, broker: brokers.engine, healthPort: freePort(), topics }),
+    "--state-dir",
+    `./state/${stateName}`,
+    "--log-format",
+    "json",
+    "--log-level",
+    "debug",
+    ...extra,
+  ]);
+  const reader = await CentralDouble.start(brokers.reader, topics);
+  const producer = await producerFor(brokers.reader);
+  const send = (body: Record<string, unknown>) =>
+    command(producer, topics.centralEvents, { cp_id: cpId, ...body });
+  const counts: Record<string, number> = {};
+  const resumeSeconds: number[] = [];
+  try {
+    await subject.start();
+    for (const [index, fault] of faults.entries()) {
+      await waitForLine(subject, (message) => message === "Ready");
+      const user = `f${index + 1}`;
+      await send({ event_type: "charging_started", action: "charging_started", username: user });
+      await progressSeen(reader, user);
+      await fault.inject();
+      const before = await progressSeen(reader, user);
+      await fault.heal();
+      const healed = Date.now();
+      await progressSeen(reader, user, before + 1, 120_000);
+      // When the engine delivered again (its debug log), apart from the reader's own recovery.
+      const delivered = subject.lines().find((line) =>
+        line.message.startsWith("Delivered ") && Date.parse(line.time) >= healed
+      );
+      resumeSeconds.push(((delivered ? Date.parse(delivered.time) : Date.now()) - healed) / 1000);
+      counts[fault.label] = (counts[fault.label] ?? 0) + 1;
+      options.log(`  ${fault.label}: progress again ${resumeSeconds.at(-1)!.toFixed(1)} s after`);
+      await send({ event_type: "CP_UNPLUG", action: "unplug" });
+      await waitForLine(subject, (message) => message.startsWith("Session completed for"));
     }
-    await sleep(200);
+    const code = await subject.stop();
+    if (code !== 0) throw new Error(`The last graceful stop exited with ${code}`);
+    const events = await readTopic(brokers.reader, topics.cpEvents);
+    return {
+      phase,
+      faults: counts,
+      report: judge(events, subject.acknowledged(), subject.startedSessions()),
+      worstDrainMs: subject.worstDrainMs(),
+      leftInState: leftInState(`state/${stateName}/${cpId}/engine.sqlite3`),
+      outOfOrder: outOfOrder(events),
+      resumeSeconds,
+    };
+  } catch (error) {
+    const output = subject.lines().slice(-40).map((line) => `${line.level} ${line.message}`);
+    options.log(`  the engine's last lines:\n    ${output.join("\n    ")}`);
+    throw error;
+  } finally {
+    await subject.dispose();
+    await producer.disconnect();
+    await reader.close();
   }
-  throw new Error(`No progress for ${user}`);
+}
+
+/** Latency, a blackhole, resets and cut connections between the engine and its broker. */
+async function networkFaults(options: SoakOptions): Promise<PhaseResult> {
+  const proxy = TcpProxy.start();
+  const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxy.port });
+  proxy.targetPort = broker.plaintextPort;
+  await broker.start();
+  const stateName = `soak-net-${crypto.randomUUID().slice(0, 8)}`;
+  const lasting = (label: string, mode: Parameters<TcpProxy["setMode"]>[0], ms: number) => ({
+    label,
+    inject: async () => {
+      proxy.setMode(mode);
+      await sleep(ms);
+    },
+    heal: () => Promise.resolve(proxy.setMode({ kind: "pass" })),
+  });
+  try {
+    return await sessionFaults(
+      "network faults (proxy)",
+      {
+        engine: broker.bootstrap,
+        reader: broker.directBootstrap,
+      },
+      [
+        lasting("500 ms latency for 8 s", { kind: "latency", ms: 500 }, 8_000),
+        lasting("blackhole for 10 s", { kind: "blackhole" }, 10_000),
+        lasting("reset and refused for 6 s", { kind: "reset" }, 6_000),
+        {
+          label: "every connection cut",
+          inject: () => Promise.resolve(proxy.cutAll()),
+          heal: () => Promise.resolve(),
+        },
+      ],
+      options,
+      stateName,
+    );
+  } finally {
+    await Deno.remove(`state/${stateName}`, { recursive: true }).catch(() => {});
+    await broker.dispose();
+    await proxy.close();
+  }
+}
+
+/** A full disk (a small tmpfs filled up), then files that refuse writes, during sessions. */
+async function diskFaults(broker: KafkaTestBroker, options: SoakOptions): Promise<PhaseResult[]> {
+  const results: PhaseResult[] = [];
+  const full = `soak-full-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(`state/${full}`, { recursive: true });
+  try {
+    const disk = await mountSmallDisk(`state/${full}`);
+    try {
+      results.push(
+        await sessionFaults(
+          "full disk",
+          { engine: broker.bootstrap, reader: broker.bootstrap },
+          [{
+            label: "disk full for 8 s",
+            inject: async () => {
+              await disk.fill();
+              await sleep(8_000);
+            },
+            heal: () => disk.free(),
+          }],
+          options,
+          full,
+        ),
+      );
+    } finally {
+      await disk.unmount();
+    }
+  } catch (error) {
+    if (!(error instanceof DiskFaultUnsupported)) throw error;
+    options.log(`  full disk skipped: ${error.message}`);
+  } finally {
+    await Deno.remove(`state/${full}`, { recursive: true }).catch(() => {});
+  }
+  const refusing = `soak-refuse-${crypto.randomUUID().slice(0, 8)}`;
+  let restore: (() => Promise<void>) | null = null;
+  try {
+    results.push(
+      await sessionFaults(
+        "writes refused",
+        { engine: broker.bootstrap, reader: broker.bootstrap },
+        [{
+          label: "state files refusing writes for 8 s",
+          inject: async () => {
+            restore = await refuseWrites(`state/${refusing}/CP_FAULTS`);
+            await sleep(8_000);
+          },
+          heal: async () => {
+            await restore?.();
+            restore = null;
+          },
+        }],
+        options,
+        refusing,
+      ),
+    );
+  } catch (error) {
+    if (!(error instanceof DiskFaultUnsupported)) throw error;
+    options.log(`  refused writes skipped: ${error.message}`);
+  } finally {
+    await (restore as (() => Promise<void>) | null)?.();
+    await Deno.remove(`state/${refusing}`, { recursive: true }).catch(() => {});
+  }
+  return results;
+}
+
+/** A three-broker cluster: the leader killed, then the active controller, then a restart. */
+async function clusterFaults(options: SoakOptions): Promise<PhaseResult> {
+  const cluster = await KafkaTestCluster.create({ nodes: 3 });
+  await cluster.start();
+  let topic = "";
+  let down: number | null = null;
+  const failover = (label: string, pick: () => Promise<number>) => ({
+    label,
+    inject: async () => {
+      down = await pick();
+      await cluster.killNode(down);
+    },
+    heal: () => Promise.resolve(), // the cluster heals itself: the measure is the failover
+  });
+  const bringBack = async () => {
+    if (down !== null) await cluster.startNode(down);
+    down = null;
+  };
+  try {
+    const result = await sessionFaults("3-broker cluster", {
+      engine: cluster.bootstrap,
+      reader: cluster.bootstrap,
+    }, [
+      failover("partition leader killed", async () => {
+        topic = (await readTopicName(cluster.bootstrap)) ?? topic;
+        return await cluster.leaderOf(topic, 0);
+      }),
+      {
+        label: "the killed broker restarted",
+        inject: bringBack,
+        heal: () => Promise.resolve(),
+      },
+      failover("active controller killed", () => cluster.activeController()),
+      {
+        label: "the controller restarted",
+        inject: bringBack,
+        heal: () => Promise.resolve(),
+      },
+    ], options);
+    return result;
+  } finally {
+    await cluster.dispose();
+  }
+}
+
+/** The name of the soak's events topic on a cluster (the one `soak-faults` topic there). */
+async function readTopicName(broker: string): Promise<string | null> {
+  const admin = new Kafka({
+    clientId: "soak",
+    brokers: broker.split(","),
+    logLevel: logLevel.NOTHING,
+  })
+    .admin();
+  await admin.connect();
+  try {
+    return (await admin.listTopics()).find((name) => name.startsWith("cp-events-soak-faults")) ??
+      null;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** The single-engine phases: kills at every moment of a session, and broker outages. */
@@ -263,6 +542,7 @@ async function engineKills(
     "--time-scale",
     "60",
   ]);
+  const reader = await CentralDouble.start(broker.bootstrap, topics);
   const producer = await producerFor(broker.bootstrap);
   const send = (body: Record<string, unknown>) =>
     command(producer, topics.centralEvents, { cp_id: cpId, ...body });
@@ -280,11 +560,11 @@ async function engineKills(
           await sleep(random() * 1_200);
           break;
         case "mid session":
-          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await progressSeen(reader, user);
           await sleep(random() * 2_000);
           break;
         case "while the ticket is stored":
-          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await progressSeen(reader, user);
           await send({ event_type: "CP_UNPLUG", action: "unplug" });
           await waitForLine(
             subject,
@@ -293,14 +573,14 @@ async function engineKills(
           await sleep(random() * 30);
           break;
         case "during recovery":
-          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await progressSeen(reader, user);
           await subject.kill();
           await subject.start();
           await waitForLine(subject, (message) => message.startsWith("Auto-registering"));
           await sleep(random() * 150);
           break;
         case "while a backlog drains":
-          await progressSeen(broker.bootstrap, topics.cpEvents, user);
+          await progressSeen(reader, user);
           await broker.stop();
           count("broker stopped and started");
           await sleep(1_500 + random() * 2_000);
@@ -319,7 +599,7 @@ async function engineKills(
       await waitForLine(subject, (message) => message === "Ready");
       const user = "outage_user";
       await send({ event_type: "charging_started", action: "charging_started", username: user });
-      await progressSeen(broker.bootstrap, topics.cpEvents, user);
+      await progressSeen(reader, user);
       for (let n = 1; n <= options.brokerRestarts; n++) {
         await broker.stop();
         await sleep(500 + random() * 2_500);
@@ -347,6 +627,7 @@ async function engineKills(
   } finally {
     await subject.dispose();
     await producer.disconnect();
+    await reader.close();
     await Deno.remove(`state/${stateName}`, { recursive: true }).catch(() => {});
   }
 }
@@ -382,6 +663,7 @@ async function fleetKill(broker: KafkaTestBroker, options: SoakOptions): Promise
     "--log-level",
     "debug",
   ]);
+  const reader = await CentralDouble.start(broker.bootstrap, topics);
   const producer = await producerFor(broker.bootstrap);
   const faults: Record<string, number> = {};
   try {
@@ -400,7 +682,7 @@ async function fleetKill(broker: KafkaTestBroker, options: SoakOptions): Promise
         username: `fleet_user_${index}`,
       });
     }
-    await progressSeen(broker.bootstrap, topics.cpEvents, `fleet_user_${charging.length - 1}`);
+    await progressSeen(reader, `fleet_user_${charging.length - 1}`);
     await sleep(random() * 2_000);
     await subject.kill();
     faults["kill -9 of the fleet mid-sessions"] = 1;
@@ -421,6 +703,7 @@ async function fleetKill(broker: KafkaTestBroker, options: SoakOptions): Promise
   } finally {
     await subject.dispose();
     await producer.disconnect();
+    await reader.close();
     await Deno.remove(`state/${stateName}`, { recursive: true }).catch(() => {});
   }
 }
@@ -437,8 +720,20 @@ export async function runSoak(options: SoakOptions): Promise<PhaseResult[]> {
       options.log(`fleet of ${options.fleetPoints}`);
       results.push(await fleetKill(broker, options));
     }
+    if (options.disk) {
+      options.log("disk faults");
+      results.push(...await diskFaults(broker, options));
+    }
   } finally {
     await broker.dispose();
+  }
+  if (options.network) {
+    options.log("network faults");
+    results.push(await networkFaults(options));
+  }
+  if (options.cluster) {
+    options.log("3-broker cluster");
+    results.push(await clusterFaults(options));
   }
   return results;
 }
@@ -456,20 +751,35 @@ export function soakTable(results: readonly PhaseResult[]): string {
   const rows = results.map((result) => {
     const faults = Object.entries(result.faults).map(([kind, n]) => `${n}x ${kind}`).join("; ");
     const r = result.report;
-    return `| ${result.phase} | ${faults} | ${r.sessions} | ${r.ticketsExpected} / ${r.ticketsSeen} | ${r.duplicateTickets.length} | ${
-      r.missingTickets.length + r.lost.length
-    } | ${r.energyBelowProgress.length} | ${result.outOfOrder.length} | ${r.duplicateDeliveries} | ${
-      result.worstDrainMs ?? "-"
-    } | ${result.leftInState.outbox} / ${result.leftInState.journal} |`;
+    const resume = result.resumeSeconds === undefined
+      ? "-"
+      : result.resumeSeconds.map((seconds) => seconds.toFixed(1)).join(", ");
+    const cells = [
+      result.phase,
+      faults,
+      r.sessions,
+      `${r.ticketsExpected} / ${r.ticketsSeen}`,
+      r.duplicateTickets.length,
+      r.missingTickets.length + r.lost.length,
+      r.energyBelowProgress.length,
+      result.outOfOrder.length,
+      r.duplicateDeliveries,
+      result.worstDrainMs ?? "-",
+      resume,
+      `${result.leftInState.outbox} / ${result.leftInState.journal}`,
+    ];
+    return `| ${cells.join(" | ")} |`;
   });
   return [
-    "| phase | faults injected | sessions | tickets expected / seen | duplicate tickets | losses | energy below progress | out of order | redelivered ids (dropped) | worst backlog drain, ms | left in state (outbox / journal) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| phase | faults injected | sessions | tickets expected / seen | duplicate tickets | losses | energy below progress | out of order | redelivered ids (dropped) | worst backlog drain, ms | progress again after each fault, s | left in state (outbox / journal) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
     "Sessions: those the engine started (a progress, a ticket, or its log line after journaling).",
     "Losses: sessions without a ticket plus events the engine stored (its debug log) that never",
     "reached the topic. Redelivered ids: at-least-once deliveries a de-duplicating reader drops.",
+    "Progress again: from the end of a fault (or the kill of a broker) to the engine's next",
+    "successful delivery to Kafka (its debug log; the reader's own failover is not counted).",
   ].join("\n");
 }
 
@@ -482,6 +792,9 @@ if (import.meta.main) {
       kills: { type: "string" },
       "broker-restarts": { type: "string" },
       fleet: { type: "string" },
+      "no-network": { type: "boolean", default: false },
+      "no-disk": { type: "boolean", default: false },
+      "no-cluster": { type: "boolean", default: false },
     },
   });
   const short = values.short;
@@ -490,6 +803,9 @@ if (import.meta.main) {
     kills: Number(values.kills ?? (short ? 5 : 100)),
     brokerRestarts: Number(values["broker-restarts"] ?? (short ? 2 : 20)),
     fleetPoints: Number(values.fleet ?? (short ? 10 : 100)),
+    network: !short && !values["no-network"],
+    disk: !values["no-disk"],
+    cluster: !short && !values["no-cluster"],
     log: (line) => Deno.stdout.writeSync(encoder.encode(`${line}\n`)),
   };
   const started = performance.now();

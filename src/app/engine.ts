@@ -29,6 +29,7 @@ import {
 } from "../protocol/events.ts";
 import { CommandInputLog, sameFields } from "./command_log.ts";
 import type {
+  CentralPresence,
   ChargingMeter,
   Clock,
   EventPublisher,
@@ -91,6 +92,13 @@ export interface EngineDependencies {
 
 const DEFAULT_COMMAND_MAX_AGE_MS = 30_000;
 const TICK_MS = 1_000;
+/**
+ * Tickets are kept this long after they were published, to be handed again to a Central that
+ * comes back: it cannot tell a Central that died from one that is still winding down at once.
+ */
+const TICKET_MEMORY_MS = 5 * 60_000;
+/** A ticket published this long before Central was found away may not have been read by it. */
+const AWAY_DETECTION_SLACK_MS = 30_000;
 
 /** One charging point. */
 export class Engine implements PointControl {
@@ -109,6 +117,8 @@ export class Engine implements PointControl {
   #work: Promise<void> = Promise.resolve();
   #ticker: unknown = null;
   #stopping = false;
+  /** Recent tickets, with when they were published (see TICKET_MEMORY_MS). */
+  #recentTickets: { readonly payload: EventPayload; readonly at: number }[] = [];
 
   constructor(options: EngineOptions, deps: EngineDependencies) {
     this.#options = options;
@@ -260,6 +270,11 @@ export class Engine implements PointControl {
     if (changed || effects.length > 0) this.#notify();
   }
 
+  /** Central came or went (the process's watch of Central's consumer groups). */
+  centralPresence(presence: CentralPresence): void {
+    this.apply({ type: "central_presence", presence }, "engine");
+  }
+
   /** A Monitor probed the health port. */
   probe(): void {
     this.apply({ type: "monitor_probe" }, "engine");
@@ -284,6 +299,7 @@ export class Engine implements PointControl {
       lastProbeAt: lastProbeAt(state),
       monitorWatching: state.monitor.kind === "watching",
       monitorLost: state.monitor.kind === "lost",
+      centralAwaySince: state.central.kind === "away" ? state.central.since : null,
       session: state.session === null ? null : this.#sessions.view(state.session),
       startup: this.#startupView(),
     };
@@ -363,7 +379,31 @@ export class Engine implements PointControl {
       case "end_session":
         await this.#sessions.end(effect);
         return;
+      case "rejoin_central":
+        this.#rejoinCentral(effect.awaySince);
+        return;
     }
+  }
+
+  /**
+   * Central is back, and a restarted Central sees every point offline and never reads what was
+   * published while it was down (it starts a new consumer group at the latest offset). So: the
+   * registration (unless a session runs: a registration resets the point to offline in
+   * Central), the tickets it may have missed (same message ids, re-stamped: Central drops an
+   * event older than its start), then the real status, forced (the status window applies).
+   */
+  #rejoinCentral(awaySince: number): void {
+    if (this.#state.session === null) this.register();
+    const missedSince = awaySince - AWAY_DETECTION_SLACK_MS;
+    for (const { payload, at } of this.#recentTickets) {
+      if (at < missedSince) continue;
+      this.#log.info("Handing Central the ticket of {username} it may have missed", {
+        username: payload["username"],
+        message_id: payload.message_id,
+      });
+      this.#publish({ ...payload, timestamp: this.#deps.clock.now() / 1000 });
+    }
+    this.#statuses.update(this.#state.status, "Central is back", true);
   }
 
   #publishStatus(change: StatusChange): void {
@@ -386,6 +426,13 @@ export class Engine implements PointControl {
   }
 
   #publishWith(payload: EventPayload, alongside: () => void): void {
+    if (payload.event_type === "charging_completed") {
+      const now = this.#deps.clock.now();
+      this.#recentTickets = this.#recentTickets.filter((ticket) =>
+        now - ticket.at < TICKET_MEMORY_MS
+      );
+      this.#recentTickets.push({ payload, at: now });
+    }
     this.#deps.publisher.publishWith(
       { topic: this.#options.cpEventsTopic, key: this.#options.cpId, value: payload },
       alongside,

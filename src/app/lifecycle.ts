@@ -13,6 +13,8 @@
  */
 import type { Engine } from "./engine.ts";
 import {
+  type CentralPresence,
+  type CentralWatch,
   type ClosableMeter,
   type CommandHandler,
   type DuplicateWatch,
@@ -58,6 +60,8 @@ export interface LifecycleDependencies {
   readonly process: ProcessControl;
   /** Watches for another engine with the same cp id (a single point). */
   readonly duplicateWatch?: DuplicateWatch;
+  /** Watches whether Central is there: one watch for all the points of the process. */
+  readonly centralWatch?: CentralWatch;
   /** The operator's console (a single point on a terminal). */
   readonly console?: OperatorView;
   /** Called every time commands flow again, after every point was made ready. */
@@ -85,6 +89,7 @@ export class Lifecycle {
   readonly #listeners: HealthListener[] = [];
   #stopped = false;
   #stopRequest: Promise<string> | null = null;
+  #centralBefore: CentralPresence["kind"] = "unknown";
 
   constructor(options: LifecycleOptions, deps: LifecycleDependencies) {
     this.#options = options;
@@ -169,6 +174,11 @@ export class Lifecycle {
       bus.onConnected(() => watch.start());
       bus.onConsuming(() => void watch.checkGroup());
     }
+    const central = this.#deps.centralWatch;
+    if (central !== undefined) {
+      central.onChange((presence) => this.#centralChanged(presence));
+      central.start();
+    }
     await bus.consumeCommands(this.#options.route);
     this.#deps.onStarted?.();
     return null;
@@ -219,12 +229,39 @@ export class Lifecycle {
     return delivered;
   }
 
+  /** Central came or went: one line for the process, then every point is told. */
+  #centralChanged(presence: CentralPresence): void {
+    const count = this.#options.points.length;
+    const points = count === 1 ? "the point" : `${count} points`;
+    switch (presence.kind) {
+      case "away":
+        this.#log.warn(
+          "Central unreachable since {since} (its consumer group is gone): sessions in progress " +
+            "go on, new ones are refused until it is back",
+          { since: `${new Date(presence.since).toISOString().slice(11, 19)} UTC` },
+        );
+        break;
+      case "present":
+        if (this.#centralBefore === "away") {
+          this.#log.info("Central is back: announcing {points} to it again", { points });
+        } else {
+          this.#log.info("Central is there (its consumer group reads the events)");
+        }
+        break;
+      case "unknown":
+        break;
+    }
+    this.#centralBefore = presence.kind;
+    for (const { engine } of this.#options.points) engine.centralPresence(presence);
+  }
+
   async #closeAll(): Promise<void> {
     await Promise.allSettled(this.#listeners.map((listener) => listener.close()));
     await Promise.allSettled([
       this.#deps.bus.close(),
       this.#deps.meter.close(),
       this.#deps.duplicateWatch?.close(),
+      this.#deps.centralWatch?.close(),
     ]);
   }
 }

@@ -226,6 +226,26 @@ export interface EventBus extends EventPublisher, BusStatus {
   close(): Promise<void>;
 }
 
+/**
+ * Whether Central is there: unknown until it is first seen (a lab may have none), then present,
+ * or away since a moment.
+ */
+export type CentralPresence =
+  | { readonly kind: "unknown" }
+  | { readonly kind: "present" }
+  | { readonly kind: "away"; readonly since: number };
+
+/** Watches whether Central is there (one watch per process, for all its points). */
+export interface CentralWatch {
+  /** What is known now. */
+  readonly presence: CentralPresence;
+  /** Calls `listener` on every change; returns the unsubscribe. */
+  onChange(listener: (presence: CentralPresence) => void): () => void;
+  /** Starts looking (every few seconds). */
+  start(): void;
+  close(): Promise<void>;
+}
+
 /** Watches for a second engine running with the same cp id (reports by logging). */
 export interface DuplicateWatch {
   /** Starts (or restarts) watching; called whenever Kafka is reachable. */

@@ -45,6 +45,8 @@ export interface EngineSnapshot {
   /** Whether a Monitor probes at its cadence (only then does its silence count). */
   readonly monitorWatching: boolean;
   readonly monitorLost: boolean;
+  /** Epoch ms since which Central is unreachable, or null while it is there (or never seen). */
+  readonly centralAwaySince: number | null;
   readonly session: SessionView | null;
   /** Why the point is not open for sessions yet, or null once it is (or is shutting down). */
   readonly startup: StartupView | null;

@@ -12,6 +12,7 @@ import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
 import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
 import { HealthServer } from "../adapters/health/server.ts";
 import { KafkaBus } from "../adapters/kafka/bus.ts";
+import { KafkaCentralWatch } from "../adapters/kafka/central_watch.ts";
 import { describeSecurity, kafkaSecurityOptions } from "../adapters/kafka/security.ts";
 import { engineLogger } from "../adapters/logging.ts";
 import { processControl } from "../adapters/signals.ts";
@@ -45,6 +46,7 @@ export interface RuntimePlan {
 
 /** The adapters of one process, ready for the lifecycle. */
 export interface Runtime extends Omit<LifecycleDependencies, "console" | "duplicateWatch"> {
+  readonly centralWatch: KafkaCentralWatch;
   readonly clock: Clock;
   readonly store: SqliteOutbox;
   readonly bus: KafkaBus;
@@ -90,7 +92,15 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     random: systemRandom,
   });
   const healthLog = engineLogger("health");
+  const centralWatch = new KafkaCentralWatch({
+    ...security,
+    brokers: config.kafkaBrokers,
+    clientId: plan.clientId,
+    groupPrefix: config.centralGroupPrefix,
+    cpEventsTopic: config.cpEventsTopic,
+  }, { logger: engineLogger("central"), clock: systemClock });
   return {
+    centralWatch,
     clock: systemClock,
     store,
     bus,

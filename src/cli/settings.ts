@@ -64,6 +64,8 @@ export interface EngineConfig extends KafkaSecuritySettings {
   readonly outboxDrainRate: number;
   /** The most the state database may grow to, MB; null: no limit. */
   readonly stateMaxMb: number | null;
+  /** Central's consumer groups start with this ("": do not watch for Central). */
+  readonly centralGroupPrefix: string;
 }
 
 /** Whether the operator console may be shown (`--console`, `--no-console`, `CONSOLE`). */
@@ -353,6 +355,22 @@ export const SETTINGS = {
     shown: "no limit",
     default: null,
     parse: number("a number of megabytes from 0.01 to 1000000", (n) => n >= 0.01 && n <= 1_000_000),
+  },
+  centralGroupPrefix: {
+    flag: "--central-group-prefix <prefix>",
+    env: "CENTRAL_GROUP_PREFIX",
+    description: "Central is there while a consumer group named so reads the events topic " +
+      '("" turns the watch off)',
+    default: "ev_central_ws_group_",
+    parse: (raw: string) => {
+      const value = raw.trim();
+      if (!/^[A-Za-z0-9._-]{0,249}$/.test(value)) {
+        throw new InvalidSettingError(
+          "expected a consumer group id prefix (letters, digits, . _ -)",
+        );
+      }
+      return value;
+    },
   },
   outboxDrainRate: {
     flag: "--outbox-drain-rate <events/s>",

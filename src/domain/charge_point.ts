@@ -84,6 +84,15 @@ export type MonitorWatch =
    */
   | { readonly kind: "lost"; readonly lastProbeAt: number; readonly streak: number };
 
+/**
+ * Whether Central is there, as the point knows it: unknown until first seen (a lab may have no
+ * Central at all), present, or away since a moment (epoch ms).
+ */
+export type CentralView =
+  | { readonly kind: "unknown" }
+  | { readonly kind: "present" }
+  | { readonly kind: "away"; readonly since: number };
+
 /** What a point knows besides its status and session. */
 interface PointConditions {
   /** The hardware health flag; the health port answers KO when false or when in `fault`. */
@@ -91,6 +100,8 @@ interface PointConditions {
   readonly vehiclePluggedIn: boolean;
   readonly startup: Startup;
   readonly monitor: MonitorWatch;
+  /** While Central is away, a running session goes on and no new one starts. */
+  readonly central: CentralView;
   /** Epoch ms of the last status re-sent to correct Central's view (CP_INFO), or null. */
   readonly lastReconciledAt: number | null;
 }
@@ -143,6 +154,7 @@ export function initialState(): ChargePointState {
     vehiclePluggedIn: false,
     startup: { phase: "starting" },
     monitor: { kind: "unseen" },
+    central: { kind: "unknown" },
     lastReconciledAt: null,
   };
 }
@@ -193,6 +205,8 @@ export type Command =
   | { readonly type: "authorization_response"; readonly authorized: boolean | null }
   | { readonly type: "ignored"; readonly name: string }
   | { readonly type: "monitor_probe" }
+  /** Central came or went (the process's watch of its consumer groups). */
+  | { readonly type: "central_presence"; readonly presence: CentralView }
   | { readonly type: "tick" }
   | { readonly type: "shutdown" };
 
@@ -223,7 +237,12 @@ export type Effect =
     readonly kind: "log";
     readonly level: "debug" | "info" | "warning";
     readonly message: string;
-  };
+  }
+  /**
+   * Central is back (a restarted Central knows nothing of the point): announce the point again,
+   * registration (when no session runs) then the real status, and hand it the tickets it missed.
+   */
+  | { readonly kind: "rejoin_central"; readonly awaySince: number };
 
 /** The result of a transition: the next state and what to do about it. */
 export interface Transition {
@@ -475,6 +494,9 @@ export function transition(
     case "monitor_probe":
       return monitorProbe(state, now, settings);
 
+    case "central_presence":
+      return centralPresence(state, command.presence);
+
     case "tick":
       return tick(state, now, settings);
 
@@ -515,6 +537,7 @@ function chargingStarted(
     return refuse(`already charging for ${state.session.driver.username}`);
   }
   if (!isReady(state)) return refuse("the engine is not ready yet");
+  if (state.central.kind === "away") return refuse("Central is unreachable");
   if (state.monitor.kind === "lost") return refuse("the Monitor stopped probing");
   // Still waiting for a Monitor, idle and healthy: Central has decided the point is available
   // (a Monitor's OK told it so), so the session is taken and the point counts as open.
@@ -572,6 +595,30 @@ function reconcile(
       status(state.status, "Status re-sent: Central's view differed", true),
     ],
   };
+}
+
+/**
+ * Central came or went. Away: a running session goes on to its end, new ones are refused, and
+ * the health answer stays what the hardware is. Back: the point is announced again (see the
+ * `rejoin_central` effect). The log lines are the process's, said once for all its points.
+ */
+function centralPresence(state: ChargePointState, presence: CentralView): Transition {
+  const before = state.central;
+  if (before.kind === presence.kind) return unchanged(state);
+  const next: ChargePointState = { ...state, central: presence };
+  if (presence.kind === "away") {
+    return unchanged(next, log("debug", "Central is unreachable: new sessions are refused"));
+  }
+  if (presence.kind === "present" && before.kind === "away") {
+    return {
+      state: next,
+      effects: [
+        log("debug", "Central is back: announcing the point again"),
+        { kind: "rejoin_central", awaySince: before.since },
+      ],
+    };
+  }
+  return unchanged(next);
 }
 
 /**

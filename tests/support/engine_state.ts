@@ -70,7 +70,7 @@ export async function readTopic(
 ): Promise<Record<string, unknown>[]> {
   const kafka = new Kafka({
     clientId: "topic-reader",
-    brokers: [broker],
+    brokers: broker.split(","),
     logLevel: logLevel.NOTHING,
   });
   const admin = kafka.admin();
@@ -98,13 +98,13 @@ export async function readTopic(
         () => reject(new Error(`Read ${values.length} of ${total} messages from ${topic}`)),
         timeoutMs,
       );
-      void consumer.run({
+      consumer.run({
         eachMessage: ({ message }) => {
           values.push(JSON.parse(message.value?.toString() ?? "null"));
           if (values.length >= total) resolve();
           return Promise.resolve();
         },
-      });
+      }).catch(reject);
     });
     return values;
   } finally {

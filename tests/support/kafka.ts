@@ -124,7 +124,7 @@ export class CentralDouble {
     broker: string,
     topics: { cpEvents: string; centralEvents: string },
   ): Promise<CentralDouble> {
-    const central = new CentralDouble([broker], topics);
+    const central = new CentralDouble(broker.split(","), topics);
     const admin = central.#kafka.admin();
     await admin.connect();
     try {

@@ -275,6 +275,13 @@ export function renderPanel(view: PanelView, layout: PanelLayout): string[] {
     [status, 0],
     ...sessionLines(view).map((line, index): [Line, number] => [line, index === 0 ? 3 : 5]),
   ];
+  if (snapshot.centralAwaySince !== null) {
+    const since = new Date(snapshot.centralAwaySince).toISOString().slice(11, 19);
+    ranked.push([[{
+      text: ` Central unreachable since ${since} UTC: no new sessions`,
+      style: "red",
+    }], 0]);
+  }
   if (view.notice !== null) ranked.push([[{ text: ` » ${view.notice}` }], 4]);
   ranked.push(
     ...keyLines(view).map((line, index): [Line, number] => [line, index === 0 ? 1 : 6]),

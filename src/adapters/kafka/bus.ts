@@ -97,6 +97,8 @@ const BATCH_SIZE = 100;
 const CONNECT_TIMEOUT_MS = 3_000;
 /** While Kafka stays unreachable, the warning is repeated this often (one line, never more). */
 export const UNREACHABLE_REPEAT_MS = 60_000;
+/** Send retries made quickly (a leader change) before backing off as for a lost broker. */
+const QUICK_SEND_RETRIES = 15;
 /** How long closing waits for kafkajs to disconnect. */
 const CLOSE_WAIT_MS = 300;
 /** Events kept in memory while the store fails, before old progress samples are let go. */
@@ -140,6 +142,7 @@ export class KafkaBus implements EventBus {
   #consumerStarting = false;
   #lastStoredCount = 0;
   #sendingFromMemory = false;
+  #sendFailures = 0;
   #commandHandler: CommandHandler | null = null;
   #connected = false;
   #everConnected = false;
@@ -505,6 +508,17 @@ export class KafkaBus implements EventBus {
     }
   }
 
+  /**
+   * The wait before sending again after a failed send. A send fails for a moment when a
+   * partition's leader dies (a cluster elects another within seconds): retry quickly at first,
+   * and back off like a lost connection only when it keeps failing.
+   */
+  #sendRetryDelay(): number {
+    this.#sendFailures++;
+    if (this.#sendFailures > QUICK_SEND_RETRIES) return this.#backoff();
+    return Math.min(1_000, 100 * 2 ** (this.#sendFailures - 1)) * (0.5 + this.#random() / 2);
+  }
+
   #backoff(): number {
     const cap = this.#settings.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     const exponential = Math.min(cap, INITIAL_BACKOFF_MS * 2 ** Math.min(this.#attempt, 16));
@@ -671,9 +685,11 @@ export class KafkaBus implements EventBus {
         const started = this.#clock.now();
         try {
           await this.#send(batch);
+          this.#sendFailures = 0;
+          this.#log.debug("Delivered {count} events", { count: batch.length });
         } catch (error) {
           this.#onUnreachable(error);
-          await this.#sleep(this.#backoff());
+          await this.#sleep(this.#sendRetryDelay());
           continue;
         }
         try {
