@@ -78,7 +78,7 @@ case "$(deno --version 2>/dev/null | head -n1)" in
   "deno $pinned "*) ;;
   *)
     if ! command -v npm >/dev/null 2>&1 && ! [ -x .tools/bin/deno ]; then
-      apt_install npm
+      apt_install npm ca-certificates
     fi
     bash tools/install_deno.sh
     export PATH="$PWD/.tools/bin:$PATH"
