@@ -46,7 +46,9 @@ apt_install() {
     apt_updated=1
   fi
   say "installing $* with apt-get"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Quiet: apt's progress goes, its errors stay (but not debconf's note about apt-utils).
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+    2> >(grep -v "apt-utils is not installed" >&2) >/dev/null
 }
 
 # The major version of `java` on PATH, 0 when there is none.
