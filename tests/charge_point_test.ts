@@ -691,6 +691,7 @@ Deno.test("charging_started from available starts a supplying session for the dr
     id: "s-1",
     driver: alice,
     authorizedAt: T0 + 1_000,
+    requestedAt: null,
     supplying: true,
     origin: "central",
   });
@@ -1132,6 +1133,7 @@ Deno.test("healthAnswer is KO in fault or with the health flag KO, OK otherwise"
     id: "s",
     driver: alice,
     authorizedAt: T0,
+    requestedAt: null,
     supplying: true,
     origin: "central",
   } as const;
@@ -1197,7 +1199,7 @@ Deno.test("only a watching Monitor counts for Monitor loss (protocol.md 5)", asy
   });
 });
 
-Deno.test("after start-up the point announces available at a Monitor's first probe, or without one after the wait", async (t) => {
+Deno.test("after start-up the point announces available once a Monitor watches, or without one after the wait", async (t) => {
   const WAITING = DEFAULT_SETTINGS;
   assert.equal(WAITING.monitorWaitMs, 20_000);
   const readyState = apply(initialState(), ready, T0, WAITING);
@@ -1221,10 +1223,25 @@ Deno.test("after start-up the point announces available at a Monitor's first pro
     },
   );
 
-  await t.step("a Monitor's first probe (it starts 15 s late) opens it at once", () => {
+  await t.step("a Monitor (it starts 15 s late) opens it at its third probe at cadence", () => {
     const first = apply(readyState.state, probe, T0 + 15_000, WAITING);
-    assert.equal(first.state.status, "available");
-    assert.deepEqual(effectsOf(first.effects), ["status available"]);
+    assert.equal(first.state.status, "offline");
+    assert.deepEqual(effectsOf(first.effects), []);
+    const second = apply(first.state, probe, T0 + 16_000, WAITING);
+    assert.equal(second.state.status, "offline");
+    const third = apply(second.state, probe, T0 + 17_000, WAITING);
+    assert.equal(third.state.status, "available");
+    assert.deepEqual(effectsOf(third.effects), ["status available"]);
+  });
+
+  await t.step("lone probes far apart do not open it before the wait", () => {
+    let state = readyState.state;
+    for (const at of [T0 + 2_000, T0 + 8_000, T0 + 14_000]) {
+      state = apply(state, probe, at, WAITING).state;
+      state = apply(state, tick, at + 500, WAITING).state;
+    }
+    assert.equal(state.status, "offline");
+    assert.equal(apply(state, tick, T0 + 20_000, WAITING).state.status, "available");
   });
 
   await t.step("without a Monitor it opens on the first tick after the wait", () => {
@@ -1235,10 +1252,16 @@ Deno.test("after start-up the point announces available at a Monitor's first pro
     assert.deepEqual(effectsOf(after.effects), ["status available"]);
   });
 
-  await t.step("a probe before the engine is ready opens it as soon as it is ready", () => {
-    const probed = apply(initialState(), probe, T0 - 500, WAITING).state;
-    assert.equal(apply(probed, ready, T0, WAITING).state.status, "available");
-  });
+  await t.step(
+    "a Monitor watching before the engine is ready opens it as soon as it is ready",
+    () => {
+      let probed = initialState();
+      for (const at of [T0 - 2_500, T0 - 1_500, T0 - 500]) {
+        probed = apply(probed, probe, at, WAITING).state;
+      }
+      assert.equal(apply(probed, ready, T0, WAITING).state.status, "available");
+    },
+  );
 
   await t.step("a fault during the wait is kept; recovering after the wait opens it", () => {
     let state = apply(readyState.state, { type: "fault" }, T0 + 2_000, WAITING).state;
@@ -1292,5 +1315,74 @@ Deno.test("while Central is away no session starts; when it is back the point is
     const result = apply(available, back, T0 + 1_000);
     assert.deepEqual(effectsOf(result.effects), []);
     assert.equal(result.state.central.kind, "present");
+  });
+});
+
+Deno.test("Central's ticket for the session in progress ends it without a charging_completed", async (t) => {
+  const ticket = (
+    username: string,
+    reason: string,
+    issuedAt: number | null,
+  ): Command => ({ type: "ticket_issued", username, reason, issuedAt });
+  const requested: Command = {
+    type: "charging_started",
+    driver: alice,
+    origin: "central",
+    sessionId: "s-2",
+    requestedAt: T0 + 500,
+  };
+  let watched: ChargePointState = available;
+  for (const at of [T0 - 2_000, T0 - 1_000, T0]) watched = apply(watched, probe, at).state;
+  const session = apply(watched, requested, T0 + 1_000).state;
+  assert.equal(session.session?.requestedAt, T0 + 500);
+
+  await t.step("a Monitor timeout: supply stops, offline until a Monitor watches again", () => {
+    const result = apply(session, ticket("alice", "monitor_timeout", T0 + 6_100), T0 + 6_200);
+    assert.equal(result.state.session, null);
+    assert.equal(result.state.status, "offline");
+    assert.equal(result.state.monitor.kind, "lost");
+    assert.deepEqual(effectsOf(result.effects), [
+      "end session without charging_completed",
+      "status offline (forced)",
+    ]);
+    assert.ok(warns(result.effects));
+    assert.equal(apply(result.state, chargingStarted(bob), T0 + 7_000).state.session, null);
+    let back: ChargePointState = result.state;
+    for (const at of [T0 + 8_000, T0 + 9_000, T0 + 10_000]) back = apply(back, probe, at).state;
+    assert.equal(back.status, "available");
+  });
+
+  await t.step("another reason (a manual stop): supply stops and the point is available", () => {
+    const result = apply(session, ticket("alice", "manual_stop", T0 + 3_000), T0 + 3_100);
+    assert.equal(result.state.status, "available");
+    assert.deepEqual(effectsOf(result.effects), [
+      "end session without charging_completed",
+      "status available (forced)",
+    ]);
+  });
+
+  await t.step("a ticket stamped before Central authorized this session changes nothing", () => {
+    const result = apply(session, ticket("alice", "monitor_timeout", T0 + 400), T0 + 2_000);
+    assert.equal(result.state, session);
+    assert.deepEqual(effectsOf(result.effects), []);
+  });
+
+  await t.step("a ticket for another driver, or with no session, changes nothing", () => {
+    assert.equal(
+      apply(session, ticket("bob", "manual_stop", T0 + 3_000), T0 + 3_100).state,
+      session,
+    );
+    const idle = apply(watched, ticket("alice", "unplugged_by_user", T0 + 3_000), T0 + 3_100);
+    assert.equal(idle.state, watched);
+    assert.deepEqual(idle.effects, []);
+  });
+
+  await t.step("without Central's time, the engine's authorization time is the reference", () => {
+    const local = apply(watched, chargingStarted(alice), T0 + 1_000).state;
+    assert.equal(local.session?.requestedAt, null);
+    const older = apply(local, ticket("alice", "manual_stop", T0 + 999), T0 + 2_000);
+    assert.equal(older.state, local);
+    const untimed = apply(local, ticket("alice", "manual_stop", null), T0 + 2_000);
+    assert.equal(untimed.state.session, null);
   });
 });

@@ -59,6 +59,18 @@ const ROWS: readonly Row[] = [
     command: {
       type: "charging_started",
       driver: { username: "alice", userId: 7, clientId: "client-1" },
+      requestedAt: FRESH * 1000,
+    },
+  },
+  {
+    eventType: "CHARGING_TICKET",
+    action: "charging_ticket",
+    fields: { username: "alice", energy_kwh: 0.2, cost: 0.06, reason: "monitor_timeout" },
+    command: {
+      type: "ticket_issued",
+      username: "alice",
+      reason: "monitor_timeout",
+      issuedAt: FRESH * 1000,
     },
   },
   {
@@ -141,7 +153,7 @@ Deno.test("event_type and action are both matched whatever their case", () => {
 });
 
 Deno.test("the kinds Central sends that the engine does not act on are ignored", async (t) => {
-  for (const name of ["CHARGING_TICKET", "CHARGING_TIMEOUT", "MONITOR_AUTH_RESPONSE"]) {
+  for (const name of ["CHARGING_TIMEOUT", "MONITOR_AUTH_RESPONSE"]) {
     await t.step(`${name} as event_type`, () => {
       assertIgnored(decode({ event_type: name, cp_id: CP, timestamp: FRESH }), /not acted on/);
     });
@@ -189,8 +201,48 @@ Deno.test("the exact shapes Central and the control tool send", async (t) => {
       command: {
         type: "charging_started",
         driver: { username: "driver1", userId: 3, clientId: "driver_3" },
+        requestedAt: FRESH * 1000,
       },
     });
+  });
+
+  await t.step("CHARGING_TICKET (Central closed a session: its Monitor timeout)", () => {
+    const decoded = decode({
+      message_id: "0b7e5f0c-8a4e-4a55-9d6e-3b2f1c0d9e88",
+      event_type: "CHARGING_TICKET",
+      username: "driver1",
+      cp_id: CP,
+      energy_kwh: 0.07,
+      cost: 0.02,
+      reason: "monitor_timeout",
+      message: "El Monitor del CP dejó de responder (sin heartbeat por 6.1s)",
+      timestamp: FRESH,
+    });
+    assert.deepEqual(decoded, {
+      kind: "command",
+      name: "CHARGING_TICKET",
+      messageId: "0b7e5f0c-8a4e-4a55-9d6e-3b2f1c0d9e88",
+      command: {
+        type: "ticket_issued",
+        username: "driver1",
+        reason: "monitor_timeout",
+        issuedAt: FRESH * 1000,
+      },
+    });
+  });
+
+  await t.step("a charging_started or ticket without a timestamp has no time", () => {
+    const start = commandOf({ event_type: "charging_started", cp_id: CP, username: "a" });
+    assert.equal("requestedAt" in start, false);
+    const ticket = commandOf({ event_type: "CHARGING_TICKET", cp_id: CP, username: "a" });
+    assert.deepEqual(ticket, { type: "ticket_issued", username: "a", reason: "", issuedAt: null });
+  });
+
+  await t.step("a ticket without a username is rejected", () => {
+    assertRejected(
+      decode({ event_type: "CHARGING_TICKET", cp_id: CP, timestamp: FRESH }),
+      /CHARGING_TICKET: username/,
+    );
   });
 
   await t.step("CP_STOP", () => {
@@ -480,7 +532,7 @@ Deno.test("command age", async (t) => {
   });
   await t.step("an old message of a kind not acted on is ignored as such", () => {
     assertIgnored(
-      decode({ event_type: "CHARGING_TICKET", cp_id: CP, timestamp: 1 }),
+      decode({ event_type: "CHARGING_TIMEOUT", cp_id: CP, timestamp: 1 }),
       /not acted on/,
     );
   });

@@ -96,12 +96,12 @@ Deno.test("at start-up the panel says why the point is offline, and how long the
     ).join("\n");
     assert.match(
       text,
-      /Offline until a Monitor probes the health port, or 14 s without one \(--monitor-wait 20; 0 for a lab without a Monitor\)/,
+      /Offline until a Monitor watches the health port \(3 probes\), or 14 s without one \(--monitor-wait 20; 0 for a lab without a Monitor\)/,
     );
   });
   await t.step("open: no start-up line", () => {
     const text = renderPanel(view(), WIDE).join("\n");
-    assert.doesNotMatch(text, /Monitor probes|registering/);
+    assert.doesNotMatch(text, /Monitor watches|registering/);
   });
 });
 

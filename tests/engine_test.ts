@@ -600,6 +600,44 @@ Deno.test("a watching Monitor that falls silent mid-session: ticket monitor_lost
   assert.equal(engine.state.monitor.kind, "lost");
 });
 
+Deno.test("Central's own ticket for the session ends it: no charging_completed, offline until the Monitor watches", async () => {
+  const { engine, publisher, meter, send, start, tick, fake } = setUp({
+    progressIntervalMs: 1_000,
+  });
+  await start();
+  for (let i = 0; i < 3; i++) {
+    engine.probe();
+    await tick(1_000);
+  }
+  const authorizedAt = fake.now / 1000;
+  await send(chargingStarted);
+  await tick(3_000);
+  // An older ticket of alice's (stamped before this authorization) changes nothing.
+  await send({ event_type: "CHARGING_TICKET", username: "alice", timestamp: authorizedAt - 60 });
+  assert.equal(engine.state.session?.driver.username, "alice");
+  // Central's Monitor timeout closed it (EV_Central_WebSocket.py:1089-1180).
+  await send({
+    event_type: "CHARGING_TICKET",
+    username: "alice",
+    energy_kwh: 0.01,
+    cost: 0,
+    reason: "monitor_timeout",
+  });
+  assert.equal(engine.state.session, null);
+  assert.equal(meter.sessions, 0, "the meter stopped");
+  const progressCount = publisher.ofType("charging_progress").length;
+  await tick(5_000);
+  assert.deepEqual(publisher.ofType("charging_completed"), [], "Central already billed it");
+  assert.equal(publisher.ofType("charging_progress").length, progressCount, "no more progress");
+  assert.deepEqual(publisher.statusChanges().at(-1), ["charging", "offline"]);
+  for (let i = 0; i < 3; i++) {
+    engine.probe();
+    await tick(1_000);
+  }
+  await tick(3_000);
+  assert.deepEqual(publisher.statusChanges().at(-1), ["offline", "available"]);
+});
+
 Deno.test("Central back after an outage: registration, the ticket it missed (same id, fresh time), then the status", async () => {
   const { engine, publisher, send, start, tick, fake } = setUp({ progressIntervalMs: 1_000 });
   await start();

@@ -41,6 +41,28 @@ Deno.test("a registration resets the point to offline; available is ignored for 
   assert.equal(central.point(CP).status, "available");
 });
 
+Deno.test("a registration of a point already available, or within 10 s of the last, is ignored", async (t) => {
+  await t.step("already available (an engine restarted while Central runs)", () => {
+    const central = new CentralRules();
+    central.receive(event("connect", T), T);
+    central.receive(status("available", T + 7), T + 7);
+    central.receive(event("connect", T + 60), T + 60);
+    assert.equal(central.point(CP).status, "available");
+    assert.equal(central.point(CP).registeredAt, T);
+    assert.match(central.dropped.at(-1)!.why, /already available/);
+  });
+  await t.step("within 10 s of the last; a later one of an offline point resets it", () => {
+    const central = new CentralRules();
+    central.receive(event("connect", T), T);
+    central.receive(status("fault", T + 3), T + 3);
+    central.receive(event("connect", T + 9.9), T + 9.9);
+    assert.equal(central.point(CP).status, "fault");
+    central.receive(event("connect", T + 12), T + 12);
+    assert.equal(central.point(CP).status, "offline");
+    assert.equal(central.point(CP).registeredAt, T + 12);
+  });
+});
+
 Deno.test("events older than 30 s and repeated message ids are dropped", () => {
   const central = new CentralRules();
   central.receive(status("fault", T - 31), T);
@@ -76,6 +98,15 @@ Deno.test("the Monitor timeout closes the session only of a point not already of
     central.advance(T + 6);
     assert.equal(central.point(CP).status, "offline");
     assert.equal(session.state, "monitor_timeout");
+    assert.deepEqual(central.tickets, [{
+      event_type: "CHARGING_TICKET",
+      cp_id: CP,
+      username: "driver1",
+      energy_kwh: 0,
+      cost: 0,
+      reason: "monitor_timeout",
+      timestamp: T + 6,
+    }]);
   });
 
   await t.step("point already offline: the session stays active, with no ticket", () => {

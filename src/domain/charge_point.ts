@@ -24,8 +24,11 @@ export type EndReason =
   | "plug_in_timeout"
   | "monitor_lost";
 
-/** Why a session ended without a `charging_completed` (Central already closed it). */
-export type SilentEndReason = "charging_stopped" | "error_simulated";
+/**
+ * Why a session ended without a `charging_completed` (Central already closed it): its own
+ * command, or its `CHARGING_TICKET` for the session (it closed the session by itself).
+ */
+export type SilentEndReason = "charging_stopped" | "error_simulated" | "ticket_issued";
 
 /** How a vehicle gets connected: at once on authorization, or by an explicit plug-in. */
 export type PlugInMode = "auto" | "manual";
@@ -43,6 +46,12 @@ export interface Session {
   readonly driver: Driver;
   /** Epoch milliseconds of the authorization. */
   readonly authorizedAt: number;
+  /**
+   * When Central authorized it, by Central's clock (the `timestamp` of its `charging_started`),
+   * or null (the keypad, or a command without one). A `CHARGING_TICKET` stamped before it is
+   * about an older session.
+   */
+  readonly requestedAt: number | null;
   /** Whether energy flows (false while waiting for the vehicle in manual plug-in mode). */
   readonly supplying: boolean;
   /** Where the session came from: Central's `charging_started` or the point's own keypad. */
@@ -125,7 +134,7 @@ export interface ChargePointSettings {
   /** Minimum milliseconds between two status corrections caused by `CP_INFO`. */
   readonly reconcileIntervalMs: number;
   /**
-   * Once ready, how long the point waits for a Monitor's first probe before it says `available`
+   * Once ready, how long the point waits for a watching Monitor before it says `available`
    * without one (0: at once). The Python Monitor waits 15 s before its first probe.
    */
   readonly monitorWaitMs: number;
@@ -187,8 +196,20 @@ export type Command =
     readonly driver: Driver;
     readonly origin: "central" | "local";
     readonly sessionId: string;
+    /** Central's `timestamp` of the command (epoch ms), when it has one. */
+    readonly requestedAt?: number;
   }
   | { readonly type: "charging_stopped" }
+  /**
+   * Central's `CHARGING_TICKET`: it closed `username`'s session on this point (billed) at
+   * `issuedAt` (its `timestamp`, epoch ms; null without one), for `reason`.
+   */
+  | {
+    readonly type: "ticket_issued";
+    readonly username: string;
+    readonly reason: string;
+    readonly issuedAt: number | null;
+  }
   | {
     readonly type: "error_simulated";
     readonly errorType: string;
@@ -294,13 +315,15 @@ function idleStatus(state: ChargePointState): IdleStatus {
 }
 
 /**
- * Opens the point after start-up (once ready): `offline -> available` at the first probe on its
- * health port, or once `monitorWaitMs` passed without any. Until then the idle point stays
- * `offline`: the original Monitor starts silent for 15 s, and Central starts timing it out when
- * it connects, closing the session of any point it does not already see offline
+ * Opens the point after start-up (once ready): `offline -> available` once a Monitor is watching
+ * (three probes at its cadence), or once `monitorWaitMs` passed without one. Until then the idle
+ * point stays `offline`: the original Monitor starts silent for 15 s, and Central starts timing
+ * it out when it connects, closing the session of any point it does not already see offline
  * (EV_Central_WebSocket.py:1089-1180, :1891). So after a restart of engine and Monitor together,
- * the engine must not say `available` before the Monitor speaks; the Monitor's first OK is also
- * what makes Central mark the point available (ENGINE_HEALTH_OK), as in the original system.
+ * the engine must not say `available` before the Monitor speaks. A single probe is not enough:
+ * against the real peers, opening at the first probe let a lone early probe announce `available`
+ * while Central still counted the point as registering (a flap in one run of four); three probes
+ * a second apart put the announcement well past Central's 5 s registration window.
  */
 function openIfDue(
   state: ChargePointState,
@@ -308,10 +331,10 @@ function openIfDue(
   settings: ChargePointSettings,
 ): Transition {
   if (state.startup.phase !== "waiting") return unchanged(state);
-  const probed = state.monitor.kind !== "unseen";
-  if (!probed && now - state.startup.readyAt < settings.monitorWaitMs) return unchanged(state);
-  const why = probed
-    ? "Engine ready, health port probed"
+  const watched = state.monitor.kind === "watching";
+  if (!watched && now - state.startup.readyAt < settings.monitorWaitMs) return unchanged(state);
+  const why = watched
+    ? "Engine ready, a Monitor is watching"
     : settings.monitorWaitMs === 0
     ? "Engine ready"
     : `Engine ready, no Monitor within ${Math.round(settings.monitorWaitMs / 1000)} s`;
@@ -351,6 +374,9 @@ export function transition(
 
     case "charging_started":
       return chargingStarted(state, command, now, settings);
+
+    case "ticket_issued":
+      return ticketIssued(state, command, now);
 
     case "charging_stopped": {
       if (state.session === null) {
@@ -552,6 +578,7 @@ function chargingStarted(
     id: command.sessionId,
     driver,
     authorizedAt: now,
+    requestedAt: command.requestedAt ?? null,
     supplying,
     origin: command.origin,
   };
@@ -566,6 +593,54 @@ function chargingStarted(
   return {
     state: chargingWith({ ...state, startup: { phase: "open" } }, session),
     effects,
+  };
+}
+
+/**
+ * Central's ticket for a session. Central closes sessions by itself and bills them (its Monitor
+ * timeout, a Monitor that disconnected, a restart), and then only tells the driver, with a
+ * `CHARGING_TICKET` (EV_Central_WebSocket.py:1089-1180, :1915-1957). If the point still supplies
+ * that session it would charge a car nobody pays for, and its later `charging_completed` would
+ * find no session at Central. So a ticket for the driver of the current session, issued after
+ * Central authorized it, ends the session without a `charging_completed`. A ticket for an older
+ * session (stamped before this one's authorization), for another driver, or with no session in
+ * progress (the usual case: Central answers the point's own `charging_completed` with one)
+ * changes nothing. After a Monitor-related ticket Central holds the point offline until the
+ * Monitor's next OK, so the point waits for a watching Monitor too.
+ */
+function ticketIssued(
+  state: ChargePointState,
+  command: Extract<Command, { type: "ticket_issued" }>,
+  now: number,
+): Transition {
+  const session = state.session;
+  if (session === null || session.driver.username !== command.username) {
+    return unchanged(state);
+  }
+  const authorized = session.requestedAt ?? session.authorizedAt;
+  if (command.issuedAt !== null && command.issuedAt < authorized) {
+    return unchanged(
+      state,
+      log("debug", `Ticket for ${command.username} is about an earlier session: kept charging`),
+    );
+  }
+  const monitorGone = command.reason.startsWith("monitor");
+  const next: ChargePointState = monitorGone
+    ? { ...state, monitor: { kind: "lost", lastProbeAt: lastProbeAt(state) ?? now, streak: 0 } }
+    : state;
+  const then = idleStatus(next);
+  const ended = endSession(next, then, null, "ticket_issued");
+  const why = command.reason === "" ? "" : ` (${command.reason})`;
+  return {
+    state: ended.state,
+    effects: [
+      log(
+        "warning",
+        `Central closed the session of ${command.username}${why}: stopping the supply`,
+      ),
+      ...ended.effects,
+      status(then, `Central closed the session${why}`, true),
+    ],
   };
 }
 
@@ -622,8 +697,8 @@ function centralPresence(state: ChargePointState, presence: CentralView): Transi
 }
 
 /**
- * A probe on the health port: it opens a point waiting for its Monitor, and three in a row at a
- * Monitor's cadence make a watching Monitor (which ends a Monitor loss).
+ * A probe on the health port: three in a row at a Monitor's cadence make a watching Monitor,
+ * which opens a point waiting for its Monitor and ends a Monitor loss.
  */
 function monitorProbe(
   state: ChargePointState,

@@ -33,7 +33,12 @@ export type Decoded =
 /** A decoded command; `charging_started` gets its session id from the engine. */
 export type DecodedCommand =
   | Exclude<Command, { type: "charging_started" }>
-  | { readonly type: "charging_started"; readonly driver: Driver };
+  | {
+    readonly type: "charging_started";
+    readonly driver: Driver;
+    /** The command's `timestamp`, epoch ms, when it has one. */
+    readonly requestedAt?: number;
+  };
 
 /** Options of {@linkcode decodeCommand}. */
 export interface DecodeOptions {
@@ -92,6 +97,11 @@ const errorSimulatedSchema = z.looseObject({
 
 const reasonSchema = z.looseObject({ reason: freeText });
 
+const ticketSchema = z.looseObject({
+  username: z.string().trim().min(1, "must be a non-empty string").pipe(identifier),
+  reason: freeText,
+});
+
 const cpInfoSchema = z.looseObject({
   status: identifier.nullish(),
   estado: identifier.nullish(),
@@ -103,12 +113,16 @@ const authorizationSchema = z.looseObject({
   authorized: z.boolean().nullish(),
 });
 
-type Builder = (message: Record<string, unknown>) => DecodedCommand | string;
+/** Builds a command from a message; `sent` is its `timestamp` in epoch ms, or null. */
+type Builder = (message: Record<string, unknown>, sent: number | null) => DecodedCommand | string;
 
-function build<T>(schema: z.ZodType<T>, make: (value: T) => DecodedCommand): Builder {
-  return (message) => {
+function build<T>(
+  schema: z.ZodType<T>,
+  make: (value: T, sent: number | null) => DecodedCommand,
+): Builder {
+  return (message, sent) => {
     const parsed = schema.safeParse(message);
-    return parsed.success ? make(parsed.data) : describeIssues(parsed.error);
+    return parsed.success ? make(parsed.data, sent) : describeIssues(parsed.error);
   };
 }
 
@@ -120,7 +134,7 @@ const COMMANDS: Readonly<Record<string, Builder>> = {
     type: "authorization_response",
     authorized: value.authorized ?? null,
   })),
-  charging_started: build(chargingStartedSchema, (value) => ({
+  charging_started: build(chargingStartedSchema, (value, sent) => ({
     type: "charging_started",
     driver: {
       username: value.username.trim(),
@@ -129,6 +143,13 @@ const COMMANDS: Readonly<Record<string, Builder>> = {
         ? null
         : String(value.client_id),
     },
+    ...(sent === null ? {} : { requestedAt: sent }),
+  })),
+  charging_ticket: build(ticketSchema, (value, sent) => ({
+    type: "ticket_issued",
+    username: value.username.trim(),
+    reason: value.reason ?? "",
+    issuedAt: sent,
   })),
   charging_stopped: constant({ type: "charging_stopped" }),
   cp_error_simulated: build(errorSimulatedSchema, (value) => ({
@@ -154,6 +175,7 @@ const EVENT_TYPES: Readonly<Record<string, string>> = {
   AUTHORIZATION_RESPONSE: "authorization_response",
   CHARGING_STARTED: "charging_started",
   CHARGING_STOPPED: "charging_stopped",
+  CHARGING_TICKET: "charging_ticket",
   CP_ERROR_SIMULATED: "cp_error_simulated",
   CP_ERROR_FIXED: "cp_error_fixed",
   CP_STOP: "stop",
@@ -168,10 +190,8 @@ const EVENT_TYPES: Readonly<Record<string, string>> = {
 
 /** Kinds Central sends that the engine deliberately does not act on. */
 const KNOWN_IGNORED = new Set([
-  "CHARGING_TICKET",
   "CHARGING_TIMEOUT",
   "MONITOR_AUTH_RESPONSE",
-  "charging_ticket",
   "charging_timeout",
   "monitor_auth_response",
 ]);
@@ -271,7 +291,7 @@ export function decodeCommand(raw: string | Uint8Array | null, options: DecodeOp
   }
 
   const builder = COMMANDS[actionName] as Builder;
-  const result = builder(message);
+  const result = builder(message, sent);
   if (typeof result === "string") return { kind: "rejected", reason: `${name}: ${result}` };
   const messageId = message.message_id === null || message.message_id === undefined
     ? null

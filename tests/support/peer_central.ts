@@ -18,6 +18,8 @@ export class PeerCentral {
   readonly rules = new CentralRules();
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #waiters = new Set<() => void>();
+  #ticketsSent = 0;
+  #sending: Promise<void> = Promise.resolve();
 
   private constructor(readonly double: CentralDouble, readonly cpId: string) {
     double.onEvent((event) => {
@@ -26,6 +28,10 @@ export class PeerCentral {
     });
     this.#timer = setInterval(() => {
       this.rules.advance(nowSeconds());
+      for (const ticket of this.rules.tickets.slice(this.#ticketsSent)) {
+        this.#sending = this.#sending.then(() => double.send({ ...ticket }));
+      }
+      this.#ticketsSent = this.rules.tickets.length;
       this.#wake();
     }, 100);
   }
@@ -98,6 +104,7 @@ export class PeerCentral {
   /** Stops the checker and the consumer (and fails on contract violations). */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    await this.#sending;
     await this.double.close();
   }
 

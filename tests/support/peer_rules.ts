@@ -10,6 +10,8 @@
  *   of that type, on ITS clock when it processes the message (:1768-1790).
  * - A registration resets the point to `offline` (:2004-2050) and, for 5 s, Central ignores a
  *   change to `available` (:2453-2488); for 30 s it ignores `offline` over `available` (:2490).
+ *   Central ignores a registration less than 10 s after the point's previous one, and one of a
+ *   point it already holds as `available` (:1850-1870): a restarted engine stays `available`.
  * - `charging_completed` closes the user's active session with a ticket and frees the point;
  *   without an active session it only frees the point (:2290-2340).
  * - The Monitor probes every second after a silent start of 15 s (EV_CP_M_WebSocket.py:1008-1035)
@@ -17,7 +19,8 @@
  *   point available (EV_Central_WebSocket.py:1981-1994).
  * - Central's Monitor-timeout checker runs every 2 s; a point whose Monitor has been silent for
  *   more than 5 s and that is NOT already offline is marked offline and its active session is
- *   closed with the energy Central has seen (:1089-1180).
+ *   closed with the energy Central has seen, and a `CHARGING_TICKET` goes out on
+ *   `central-events` for the Driver, with no command to the point (:1089-1180).
  * - The Driver cancels a session that shows no `charging_progress` for its user within 15 s
  *   (EV_Driver_WebSocket.py:308-364); Central then cancels it and frees the point.
  *
@@ -59,6 +62,19 @@ export interface DroppedEvent {
   readonly why: string;
 }
 
+/** A `CHARGING_TICKET` Central publishes on `central-events` by itself (no `action`). */
+export interface CentralTicket {
+  readonly event_type: "CHARGING_TICKET";
+  readonly cp_id: string;
+  readonly username: string;
+  readonly energy_kwh: number;
+  readonly cost: number;
+  readonly reason: string;
+  readonly timestamp: number;
+}
+
+/** Central ignores a registration this soon after the point's previous one, seconds. */
+export const CENTRAL_REREGISTRATION_S = 10;
 /** Central's 2.0 s duplicate window per (point, event type), seconds. */
 export const CENTRAL_DUPLICATE_WINDOW_S = 2.0;
 /** Events older than this are discarded, seconds. */
@@ -74,6 +90,8 @@ export class CentralRules {
   readonly points = new Map<string, CentralPoint>();
   readonly sessions: CentralSession[] = [];
   readonly dropped: DroppedEvent[] = [];
+  /** Tickets Central published by itself, oldest first (for the Driver, and the point sees them). */
+  readonly tickets: CentralTicket[] = [];
   readonly #seenIds = new Set<string>();
   readonly #lastOfType = new Map<string, number>();
   #lastCheckAt = 0;
@@ -157,6 +175,10 @@ export class CentralRules {
     const point = this.point(cpId);
     switch (event["action"]) {
       case "connect":
+        if (point.registeredAt !== null && now - point.registeredAt < CENTRAL_REREGISTRATION_S) {
+          return drop(`registered again ${(now - point.registeredAt).toFixed(1)} s after the last`);
+        }
+        if (point.status === "available") return drop("already available: registration ignored");
         point.status = "offline";
         point.registeredAt = now;
         return;
@@ -204,7 +226,18 @@ export class CentralRules {
       if (point.status !== "offline") {
         point.status = "offline";
         const session = this.activeSession(cpId);
-        if (session !== undefined) session.state = "monitor_timeout";
+        if (session !== undefined) {
+          session.state = "monitor_timeout";
+          this.tickets.push({
+            event_type: "CHARGING_TICKET",
+            cp_id: cpId,
+            username: session.username,
+            energy_kwh: session.energyKwh,
+            cost: 0,
+            reason: "monitor_timeout",
+            timestamp: now,
+          });
+        }
       }
       point.monitorSeenAt = null;
     }

@@ -603,7 +603,10 @@ export class KafkaBus implements EventBus {
       // polls were about 0.5 % of a core; see `deno task bench engine`).
       maxWaitTimeInMs: 500,
       minBytes: 1,
-      sessionTimeout: 10_000,
+      // After a kill -9 the restarted engine reads no command until the broker gives up on the
+      // dead member of its group: 6 s, the broker's smallest (group.min.session.timeout.ms).
+      // With the real peers, 10 s let Central's commands of those seconds pile up unread.
+      sessionTimeout: 6_000,
       rebalanceTimeout: 10_000,
       heartbeatInterval: 1_000,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
