@@ -96,7 +96,7 @@ Deno.test("at start-up the panel says why the point is offline, and how long the
     ).join("\n");
     assert.match(
       text,
-      /Offline until a Monitor watches the health port \(3 probes\), or 14 s without one \(--monitor-wait 20; 0 for a lab without a Monitor\)/,
+      /Offline until a Monitor watches \(3 probes\) or 14 s pass \(--monitor-wait 20; 0 in a lab without a Monitor\)/,
     );
   });
   await t.step("open: no start-up line", () => {

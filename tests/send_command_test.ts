@@ -30,6 +30,7 @@ Deno.test("every command send can publish is read by the engine's decoder as the
     charging_started: {
       type: "charging_started",
       driver: { username: "alice", userId: 7, clientId: "app-1" },
+      requestedAt: NOW,
     },
     charging_stopped: { type: "charging_stopped" },
     CP_ERROR_SIMULATED: { type: "error_simulated", errorType: "overheating", newStatus: "offline" },

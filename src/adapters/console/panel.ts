@@ -172,8 +172,8 @@ export function startupText(startup: StartupView, now: number): string {
     return " Starting: registering with Central, waiting for commands to flow";
   }
   const left = Math.max(0, Math.ceil((startup.until - now) / 1000));
-  return ` Offline until a Monitor watches the health port (3 probes), or ${left} s without one ` +
-    `(--monitor-wait ${startup.waitSeconds}; 0 for a lab without a Monitor)`;
+  return ` Offline until a Monitor watches (3 probes) or ${left} s pass ` +
+    `(--monitor-wait ${startup.waitSeconds}; 0 in a lab without a Monitor)`;
 }
 
 function sessionLines(view: PanelView): Line[] {
