@@ -57,23 +57,6 @@ Deno.test("dev reads the watcher's lines: finished (with its exit code) ends the
   assert.equal(watcherEvent("Watcher Process started."), null);
 });
 
-/**
- * A free port below the kernel's ephemeral range (32768 and up on Linux): the broker picks its
- * other listeners' ports there, so a lab port from that range could be picked twice.
- */
-function freePortBelowEphemeral(): number {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port }).close();
-      return port;
-    } catch {
-      // taken: try another
-    }
-  }
-  throw new Error("No free port between 20000 and 30000");
-}
-
 /** The energy the panel shows, or null. */
 function energyOn(screen: string): number | null {
   const match = /Energy (\d+\.\d{3}) kWh/.exec(screen);
@@ -95,7 +78,7 @@ for (
 
 /** Runs `command` (the lab) in a terminal as a newcomer would, then ends it with one Ctrl+C. */
 async function labSession(command: string): Promise<void> {
-  const labPort = freePortBelowEphemeral();
+  const labPort = freePort();
   const healthPort = freePort();
   const stateDir = `./state/test-dev-${crypto.randomUUID().slice(0, 8)}`;
   const started = performance.now();

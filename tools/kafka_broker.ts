@@ -60,6 +60,7 @@ import {
 export {
   checkJava,
   ensureKafkaJars,
+  freeLoopbackPorts,
   KAFKA_JARS_DIR,
   KAFKA_VERSION,
   KafkaBrokerError,

@@ -5,6 +5,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { freeLoopbackPorts } from "../../tools/kafka_broker.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -163,12 +164,13 @@ export function passThroughEnv(): Record<string, string> {
   return env;
 }
 
-/** Picks a free TCP port on loopback. */
+/**
+ * Picks a free TCP port on loopback, outside the system's ephemeral range: the engine binds it
+ * only later, and in the ephemeral range any outgoing connection (the tests run in parallel, each
+ * with Kafka clients) may take it meanwhile.
+ */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  return freeLoopbackPorts(1)[0]!;
 }
 
 /** Where a test engine connects: its id, the broker, its health port and its topics. */
