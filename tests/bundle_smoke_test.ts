@@ -3,7 +3,8 @@
  * binary runs: exactly the binary's permissions (tools/permissions.ts), an EMPTY Deno cache
  * (`DENO_DIR` a fresh directory), `--cached-only` (any download is an error), no config file and
  * no lock file, from a directory that holds nothing but the bundle. It must register, answer the
- * health check, run one session and shut down cleanly, and leave the cache free of packages.
+ * health check, serve the web panel's page, run one session and shut down cleanly, and leave the
+ * cache free of packages.
  */
 import assert from "node:assert/strict";
 import { bundleEngine } from "../tools/bundle.ts";
@@ -60,6 +61,7 @@ Deno.test({
     const topics = uniqueTopics("bundle");
     const cpId = `CP_BUNDLE_${crypto.randomUUID().slice(0, 6)}`;
     const healthPort = freePort();
+    const httpPort = freePort();
     const central = await CentralDouble.start(broker, topics);
     const engine = EngineProcess.spawn(bundleCommand(runDir, denoDir, [
       ...engineArgs({ cpId, broker, healthPort, topics }),
@@ -67,6 +69,8 @@ Deno.test({
       "1",
       "--time-scale",
       "60",
+      "--http-port",
+      String(httpPort),
     ]));
     try {
       await t.step(
@@ -102,6 +106,20 @@ Deno.test({
         for (const framed of [false, true]) {
           const result = await probeHealth({ host: "127.0.0.1", port: healthPort, framed });
           assert.deepEqual(result.kind === "answer" ? result.answer : result.reason, "OK");
+        }
+      });
+
+      await t.step("serves the web panel's page and files from inside the bundle", async () => {
+        for (
+          const [path, marker] of [
+            ["/", "<!doctype html>"],
+            ["/panel.css", "prefers-color-scheme"],
+            ["/panel.js", "EventSource"],
+          ]
+        ) {
+          const response = await fetch(`http://127.0.0.1:${httpPort}${path}`);
+          assert.equal(response.status, 200, path);
+          assert.ok((await response.text()).includes(marker!), path);
         }
       });
 

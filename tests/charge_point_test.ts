@@ -692,6 +692,7 @@ Deno.test("charging_started from available starts a supplying session for the dr
     driver: alice,
     authorizedAt: T0 + 1_000,
     requestedAt: null,
+    commandId: null,
     supplying: true,
     origin: "central",
   });
@@ -1134,6 +1135,7 @@ Deno.test("healthAnswer is KO in fault or with the health flag KO, OK otherwise"
     driver: alice,
     authorizedAt: T0,
     requestedAt: null,
+    commandId: null,
     supplying: true,
     origin: "central",
   } as const;

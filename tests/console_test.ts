@@ -378,7 +378,7 @@ Deno.test({
       const screen = await terminal.screen(false, true);
       assert.doesNotMatch(screen, /── |Console key|Status AVAILABLE/);
       assert.match(screen, /Received SIGINT: shutting down/);
-      assert.deepEqual(central.statuses(), ["available", "offline"]);
+      assert.deepEqual(central.statuses(), ["offline", "available", "offline"]);
     } finally {
       await terminal.dispose();
       await rig.close();
@@ -412,7 +412,7 @@ Deno.test("when stdin is not a terminal the engine never reads it and shuts down
     const result = await output;
     const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
     assert.equal(result.code, 0, text);
-    assert.deepEqual(central.statuses(), ["available", "offline"]);
+    assert.deepEqual(central.statuses(), ["offline", "available", "offline"]);
     assert.doesNotMatch(text, /── |Console key/);
     assert.ok(!text.includes(`${ESC}[`), "no escape sequences");
     assert.match(text, /Received SIGTERM: shutting down/);

@@ -351,8 +351,9 @@ Deno.test({
             : event.value["status"]
         }`
       );
-      assert.deepEqual(sequence.slice(0, 3), [
+      assert.deepEqual(sequence.slice(0, 4), [
         "CP_REGISTRATION:offline",
+        "cp_status_change:offline",
         "charging_completed:engine_recovered",
         "cp_status_change:available",
       ]);

@@ -221,6 +221,7 @@ Deno.test("after a crash, recover sends one engine_recovered ticket after the re
     await rig.tick(REGISTRATION_QUIET_MS); // Central ignores available within 5 s of registering
     assert.deepEqual(rig.publisher.waiting(), [
       "CP_REGISTRATION:offline",
+      "cp_status_change:offline",
       "charging_completed:engine_recovered",
       "cp_status_change:available",
     ]);
@@ -285,4 +286,33 @@ Deno.test("a ticket that cannot be stored (a full disk) keeps the journal row: e
       });
     },
   );
+});
+
+Deno.test("killed before its offset was committed: the charging_started delivered again after the recovery is not a new session", async () => {
+  await withEngine(async (rig) => {
+    rig.engine.register();
+    rig.engine.markReady();
+    const sentAt = T0 / 1000;
+    await rig.send({ ...START, message_id: "start-ana", timestamp: sentAt });
+    await rig.tick(2_000);
+    assert.equal(rig.engine.state.session?.commandId, "start-ana");
+
+    const restarted = rig.restart();
+    restarted.register();
+    assert.equal(restarted.recover()?.commandId, "start-ana");
+    restarted.markReady();
+    // Kafka hands the same command over again (2 s old: within the start-up grace).
+    await rig.send({ ...START, message_id: "start-ana", timestamp: sentAt });
+    const afterRedelivery = restarted.state;
+    assert.equal(afterRedelivery.session, null, "the session just recovered is not begun again");
+    await rig.tick(REGISTRATION_QUIET_MS);
+    assert.deepEqual(
+      rig.publisher.values("charging_completed").map((ticket) => ticket["reason"]),
+      ["engine_recovered"],
+    );
+    // A new authorisation for the same driver is a new session.
+    await rig.send({ ...START, message_id: "start-ana-2" });
+    const afterNew: { session: { driver: { username: string } } | null } = restarted.state;
+    assert.equal(afterNew.session?.driver.username, "ana");
+  });
 });

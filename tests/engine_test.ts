@@ -150,11 +150,15 @@ const chargingStarted = {
   client_id: "driver_7",
 };
 
-Deno.test("register publishes CP_REGISTRATION keyed by the cp id", () => {
+Deno.test("register publishes CP_REGISTRATION keyed by the cp id, then an explicit offline", () => {
   const { engine, publisher } = setUp();
   engine.register();
-  assert.equal(publisher.events.length, 1);
-  const [event] = publisher.events;
+  assert.equal(publisher.events.length, 2);
+  const [event, offline] = publisher.events;
+  // For a Central that ignores the registration of a point it holds as available.
+  assert.equal(offline?.value.event_type, "cp_status_change");
+  assert.equal(offline?.value["status"], "offline");
+  assert.equal(offline?.value["previous_status"], "offline");
   assert.equal(event?.topic, "cp-events");
   assert.equal(event?.key, CP);
   assert.deepEqual(event?.value, {
@@ -187,13 +191,18 @@ Deno.test("markReady makes the point available at once, and Central is told 6 s 
   assert.equal(engine.state.status, "available");
   assert.equal(engine.healthAnswer(), "OK");
   await tick(REGISTRATION_QUIET_MS - 1_000);
-  assert.deepEqual(publisher.statusChanges(), [], "Central ignores available within 5 s");
+  assert.deepEqual(
+    publisher.statusChanges(),
+    [["offline", "offline"]],
+    "Central ignores available within 5 s",
+  );
   await tick(1_000);
   assert.deepEqual(publisher.events.map((event) => event.value.event_type), [
     "CP_REGISTRATION",
     "cp_status_change",
+    "cp_status_change",
   ]);
-  const change = publisher.ofType("cp_status_change")[0];
+  const change = publisher.ofType("cp_status_change")[1];
   assert.equal(change?.["previous_status"], "offline");
   assert.equal(change?.["status"], "available");
   assert.equal(change?.["timestamp"], (T0 + REGISTRATION_QUIET_MS) / 1000);
@@ -204,7 +213,7 @@ Deno.test("markReady twice publishes available once", async () => {
   await start();
   engine.markReady();
   await tick(5_000);
-  assert.deepEqual(publisher.statusChanges(), [["offline", "available"]]);
+  assert.deepEqual(publisher.statusChanges(), [["offline", "offline"], ["offline", "available"]]);
 });
 
 Deno.test("charging_started starts a session with progress of rising energy and cost = energy x tariff", async (t) => {
@@ -217,11 +226,11 @@ Deno.test("charging_started starts a session with progress of rising energy and 
     assert.equal(engine.state.status, "charging");
     assert.equal(engine.state.session?.driver.username, "alice");
     assert.equal(meter.sessions, 1);
-    assert.deepEqual(publisher.statusChanges(), [["offline", "available"]]);
+    assert.deepEqual(publisher.statusChanges().slice(1), [["offline", "available"]]);
     await tick(2_000);
     assert.deepEqual(publisher.ofType("charging_progress"), [], "no progress before charging");
     await tick(1_000);
-    assert.deepEqual(publisher.statusChanges(), [["offline", "available"], [
+    assert.deepEqual(publisher.statusChanges().slice(1), [["offline", "available"], [
       "available",
       "charging",
     ]]);
@@ -448,6 +457,7 @@ Deno.test("a duplicate message_id is applied once", async (t) => {
     assert.equal(engine.state.session, null);
     assert.equal(meter.sessions, 0);
     assert.deepEqual(publisher.statusChanges(), [
+      ["offline", "offline"],
       ["offline", "available"],
       ["available", "charging"],
       ["charging", "available"],
@@ -508,7 +518,11 @@ Deno.test("shutdown right after a status change waits out the window, then resol
   const startedAt = fake.now;
   const delivered = await runUntil(engine.shutdown());
   assert.equal(delivered, true);
-  assert.deepEqual(publisher.statusChanges(), [["offline", "available"], ["available", "offline"]]);
+  assert.deepEqual(publisher.statusChanges(), [
+    ["offline", "offline"],
+    ["offline", "available"],
+    ["available", "offline"],
+  ]);
   assert.ok(fake.now - startedAt >= 2_000, "the offline status respected the 2 s window");
   assert.equal(fake.countTimers(), 0);
 });

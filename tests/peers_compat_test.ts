@@ -328,3 +328,69 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "engine and Monitor restarted together a while after registering: the engine's explicit offline keeps Central from handing out a session before the Monitor is back",
+  async fn() {
+    const broker = await brokerAddress();
+    const topics = uniqueTopics("peers-later");
+    const cpId = `CP_PL_${crypto.randomUUID().slice(0, 6)}`;
+    const stateDir = `state/test-${crypto.randomUUID().slice(0, 8)}`;
+    const healthPort = freePort();
+    const central = await PeerCentral.start(broker, topics, cpId);
+    const args = [
+      "--state-dir",
+      stateDir,
+      "--group-id",
+      `engine_group_${cpId}`,
+      "--monitor-wait",
+      "20",
+    ];
+    let engine = await startEngine(cpId, broker, healthPort, topics, args);
+    let monitor = new PeerMonitor(central, healthPort);
+    try {
+      await central.waitFor(
+        "Central sees the point available",
+        () => central.status === "available",
+      );
+      await central.double.waitForStatus("available");
+      // Central ignores an offline over available within 30 s of the registration it took
+      // (EV_Central_WebSocket.py:2490): this lab has run for longer than that.
+      const registeredAt = central.rules.point(cpId).registeredAt!;
+      await central.waitFor(
+        "30 s since the registration",
+        () => Date.now() / 1000 - registeredAt > 30,
+        40_000,
+      );
+      engine.signal("SIGKILL");
+      await engine.exited();
+      await monitor.kill();
+      const statusesBefore = central.double.statuses().length;
+      engine = await startEngine(cpId, broker, healthPort, topics, args);
+      monitor = new PeerMonitor(central, healthPort, 15_000);
+      await central.double.waitForStatus("offline", statusesBefore);
+      await central.waitFor("Central takes the offline", () => central.status === "offline");
+      assert.equal(central.rules.point(cpId).registeredAt, registeredAt, "registration ignored");
+      assert.equal(await central.requestCharging("driver1", 1), null, "no session handed out");
+      await central.waitFor(
+        "the Monitor's first OK",
+        () => central.status === "available",
+        40_000,
+      );
+      const session = await central.requestCharging("driver1", 1);
+      assert.ok(session !== null);
+      await central.double.waitFor(
+        "20 progress messages (Central's checker ran 10 times meanwhile)",
+        () => progressOf(central, "driver1").length >= 20,
+        40_000,
+      );
+      assert.equal(session.state, "active", `closed: ${JSON.stringify(session)}`);
+    } finally {
+      await monitor.kill();
+      await engine.dispose();
+      await central.close();
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});

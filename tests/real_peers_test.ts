@@ -329,6 +329,16 @@ Deno.test("restart-together passes only when the request is refused or survives 
         "request (monitor_timeout); the engine then supplied it anyway from 9.0 s (11 progress)",
     },
   );
+  assert.match(
+    judgeTogether({
+      ...quiet,
+      availableAfter: 0.3,
+      outcome: "killed by Monitor timeout",
+      endedAfter: 5.5,
+      endReason: "monitor_timeout",
+    }).summary,
+    /; the engine did not supply it after Central closed it$/,
+  );
   assert.equal(
     judgeTogether({ ...quiet, availableAfter: 16, outcome: "survived" })
       .verdict,
@@ -657,7 +667,7 @@ Deno.test("the command line: defaults, repeated scenarios, and clear errors", ()
   const options = parsePeersArgs(["--peers", "/tmp/peers"]);
   assert.ok(options !== "help");
   assert.deepEqual(options.engines, ["original", "ours"]);
-  assert.equal(options.scenarios.length, 10);
+  assert.equal(options.scenarios.length, 11);
   assert.equal(options.python, "python3");
   assert.equal(options.keepLogs, null);
   const some = parsePeersArgs([

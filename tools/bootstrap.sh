@@ -10,8 +10,8 @@
 #
 # What it may install: Deno (the pinned version, from npm, into .tools/, by tools/install_deno.sh;
 # npm itself from Debian's packages when missing), Java 17+ and Maven (for the local Kafka broker,
-# only when a broker must be started), tmux (for the console tests). Debian's packages are
-# installed with apt-get, as root; anyone else is told what to install.
+# only when a broker must be started), tmux and Chromium (for the console and web panel tests).
+# Debian's packages are installed with apt-get, as root; anyone else is told what to install.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,7 +24,7 @@ say() { echo "bootstrap: $*" >&2; }
 case "$mode" in
   dev | test | install) ;;
   -h | --help)
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
     exit 0
     ;;
   *)
@@ -101,6 +101,8 @@ case "$mode" in
   test | install)
     need_java_and_maven
     command -v tmux >/dev/null 2>&1 || apt_install tmux
+    # Debian's Chromium, for the web panel's browser tests (playwright-core drives it).
+    [ -x /usr/bin/chromium ] || apt_install chromium fonts-dejavu-core
     ;;
 esac
 

@@ -21,15 +21,12 @@ import { KafkaTestBroker, parentBoundCommand } from "./kafka_broker.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** Permissions of the test process; the engine under test is spawned with its own, scoped ones. */
-const TEST_PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-sys",
-];
+/**
+ * Permissions of the test process; the engine under test is spawned with its own, scoped ones.
+ * All of them: the browser tests load playwright-core, which probes `/proc/sys/fs/binfmt_misc`
+ * at load (only `--allow-all` grants that), and `--allow-run` gives the tests as much anyway.
+ */
+const TEST_PERMISSIONS = ["--allow-all"];
 
 /** `deno test` flags whose value is the next argument (so that value is not a path). */
 const FLAGS_WITH_VALUE = new Set([

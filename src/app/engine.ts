@@ -117,6 +117,8 @@ export class Engine implements PointControl {
   #work: Promise<void> = Promise.resolve();
   #ticker: unknown = null;
   #stopping = false;
+  /** Whether the start-up registration went out (later ones are re-registrations). */
+  #registeredBefore = false;
   /** Recent tickets, with when they were published (see TICKET_MEMORY_MS). */
   #recentTickets: { readonly payload: EventPayload; readonly at: number }[] = [];
 
@@ -178,6 +180,15 @@ export class Engine implements PointControl {
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
     }));
     this.#statuses.registered();
+    if (this.#registeredBefore) return;
+    this.#registeredBefore = true;
+    // Central ignores the registration of a point it still holds as `available` (an engine
+    // killed and restarted: EV_Central_WebSocket.py:1862-1870), and would hand out sessions to
+    // it before its Monitor is back; an explicit `offline` reaches it (unless the previous
+    // registration was less than 30 s ago, :2490). Where Central did take the registration,
+    // it already has `offline` and ignores this one. (A Central that comes back has set every
+    // point offline itself, :2815-2825: no need when registering again.)
+    this.#statuses.update("offline", "Registered: offline until ready", true);
   }
 
   /**
@@ -185,7 +196,7 @@ export class Engine implements PointControl {
    * journal (`engine_recovered`), exactly once. Returns the session recovered, or null.
    */
   recover(): JournaledSession | null {
-    return recoverInterruptedSession({
+    const recovered = recoverInterruptedSession({
       journal: this.#deps.journal,
       context: () => this.#context(),
       publishWith: (payload, alongside) => this.#publishWith(payload, alongside),
@@ -193,6 +204,11 @@ export class Engine implements PointControl {
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
       timeScale: this.#options.timeScale,
     });
+    // Killed after applying the command but before its offset was committed, the engine is
+    // handed the same charging_started again: it began the session just closed, not a new one.
+    const commandId = recovered?.commandId;
+    if (commandId !== undefined && commandId !== null) this.#appliedIds.seenBefore(commandId);
+    return recovered;
   }
 
   /** Start-up step 4: commands flow; the periodic checks start. */
@@ -231,7 +247,9 @@ export class Engine implements PointControl {
         }
         // Lines about commands that change nothing are rate limited (hostile floods).
         this.apply(
-          decoded.command,
+          decoded.command.type === "charging_started" && decoded.messageId !== null
+            ? { ...decoded.command, commandId: decoded.messageId }
+            : decoded.command,
           "kafka",
           (changed) => this.#inputLog.command(decoded.name, changed, this.#state.status),
         );

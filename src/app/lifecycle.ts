@@ -22,9 +22,11 @@ import {
   type HealthAddress,
   type HealthListener,
   type HealthListenerFactory,
-  HealthPortInUseError,
   type Logger,
   type OperatorView,
+  type PanelFactory,
+  type PanelListener,
+  PortInUseError,
   type ProcessControl,
 } from "./ports.ts";
 
@@ -64,6 +66,8 @@ export interface LifecycleDependencies {
   readonly centralWatch?: CentralWatch;
   /** The operator's console (a single point on a terminal). */
   readonly console?: OperatorView;
+  /** The web panel (`--http-port`): opened after the health ports, closed last. */
+  readonly panel?: PanelFactory;
   /** Called every time commands flow again, after every point was made ready. */
   readonly onConsuming?: () => void;
   /** Called once, when shutdown begins, before the points shut down. */
@@ -76,8 +80,8 @@ export interface LifecycleDependencies {
 export type LifecycleOutcome =
   /** A stop signal (or the console's quit key): every point was shut down gracefully. */
   | { readonly kind: "stopped"; readonly signal: string; readonly delivered: boolean }
-  /** A health port was taken: nothing was left open. */
-  | { readonly kind: "health_port_in_use"; readonly error: HealthPortInUseError }
+  /** A health port or the web panel's port was taken: nothing was left open. */
+  | { readonly kind: "port_in_use"; readonly error: PortInUseError }
   /** Kafka rejected the credentials at start-up: retrying cannot help. */
   | { readonly kind: "authentication_failed"; readonly error: Error };
 
@@ -87,6 +91,7 @@ export class Lifecycle {
   readonly #deps: LifecycleDependencies;
   readonly #log: Logger;
   readonly #listeners: HealthListener[] = [];
+  #panel: PanelListener | null = null;
   #stopped = false;
   #stopRequest: Promise<string> | null = null;
   #centralBefore: CentralPresence["kind"] = "unknown";
@@ -99,6 +104,11 @@ export class Lifecycle {
 
   /** The health ports actually listened on, by cp id (known once started). */
   readonly healthPorts = new Map<string, number>();
+
+  /** The web panel's port (known once started), or null when there is none. */
+  get panelPort(): number | null {
+    return this.#panel?.port ?? null;
+  }
 
   /**
    * Runs the points until a stop signal, the console's quit key or a fatal error. The stop
@@ -155,12 +165,13 @@ export class Lifecycle {
         this.#listeners.push(listener);
         this.healthPorts.set(engine.cpId, listener.port);
       }
+      this.#panel = this.#deps.panel?.(points.map(({ engine }) => engine), bus) ?? null;
     } catch (error) {
-      if (!(error instanceof HealthPortInUseError)) throw error;
+      if (!(error instanceof PortInUseError)) throw error;
       this.#log.error(error.message);
       await this.#closeAll();
       this.#deps.console?.close();
-      return { kind: "health_port_in_use", error };
+      return { kind: "port_in_use", error };
     }
 
     // Start-up step 4 only once commands flow: a charging_started sent the moment Central sees
@@ -256,7 +267,10 @@ export class Lifecycle {
   }
 
   async #closeAll(): Promise<void> {
-    await Promise.allSettled(this.#listeners.map((listener) => listener.close()));
+    await Promise.allSettled([
+      ...this.#listeners.map((listener) => listener.close()),
+      this.#panel?.close(),
+    ]);
     await Promise.allSettled([
       this.#deps.bus.close(),
       this.#deps.meter.close(),

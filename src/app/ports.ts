@@ -8,7 +8,8 @@
  * {@linkcode Outbox}, {@linkcode SessionJournal}, {@linkcode ChargingMeter},
  * {@linkcode ProcessControl}. Inbound: {@linkcode EventBus} (commands in, events out),
  * {@linkcode HealthListenerFactory} (the Monitor's probes), {@linkcode OperatorView} (the
- * console's keys), {@linkcode DuplicateWatch}.
+ * console's keys), {@linkcode PanelFactory} (the web panel), {@linkcode DuplicateWatch}; and
+ * {@linkcode BusObserver}, what the bus tells the metrics.
  *
  * @module
  */
@@ -127,6 +128,11 @@ export interface JournaledSession {
   readonly origin: "central" | "local";
   /** Epoch milliseconds of the authorization. */
   readonly authorizedAt: number;
+  /**
+   * The `message_id` of the `charging_started` that began it (absent in rows written before it
+   * was kept): after the recovery, a redelivery of that command is not applied again.
+   */
+  readonly commandId?: string | null;
   /** Whether energy was flowing at the last reading. */
   readonly supplying: boolean;
   /** Energy supplied up to the last reading, kWh (unrounded). */
@@ -197,6 +203,22 @@ export interface BusStatus {
   readonly connected: boolean;
   /** How many events wait to be delivered. */
   readonly backlog: number;
+}
+
+/**
+ * What the Kafka bus tells the metrics, as it happens: every event it accepts into its outbox,
+ * every batch Kafka acknowledged, every command message it handed on. Must not throw.
+ */
+export interface BusObserver {
+  /** `event` was accepted (it waits in the outbox until Kafka has it). */
+  accepted(event: OutboundEvent): void;
+  /** Kafka acknowledged `events` (all replicas in sync: `acks=-1`). */
+  delivered(events: readonly OutboundEvent[]): void;
+  /**
+   * A command message was handled (decoded, and applied when it was for a point of this
+   * process); `producedAt` is its Kafka timestamp (epoch ms), when the sender produced it.
+   */
+  commandHandled(producedAt: number): void;
 }
 
 /** The connection to Kafka: publisher of events and consumer of commands. */
@@ -296,23 +318,37 @@ export type HealthListenerFactory = (
   logger: Logger,
 ) => HealthListener;
 
-/** A health port could not be opened because something already uses it. */
-export class HealthPortInUseError extends Error {
+/**
+ * A port of the process (a health port, the web panel's) could not be opened because something
+ * already uses it: start-up stops, nothing stays open, and the process exits with code 1.
+ */
+export class PortInUseError extends Error {
   /** The port that was asked for. */
   readonly port: number;
   /** The address that was asked for. */
   readonly hostname: string;
 
+  /** Builds the error for `hostname:port` with the one line the operator reads. */
+  constructor(message: string, hostname: string, port: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PortInUseError";
+    this.port = port;
+    this.hostname = hostname;
+  }
+}
+
+/** A health port could not be opened because something already uses it. */
+export class HealthPortInUseError extends PortInUseError {
   /** Builds the error for `hostname:port`; `cause` is the operating system's error. */
   constructor(hostname: string, port: number, options?: ErrorOptions) {
     super(
       `Cannot open the health port ${port} on ${hostname}: the address is already in use ` +
         `(is another engine running? pick another --health-port)`,
+      hostname,
+      port,
       options,
     );
     this.name = "HealthPortInUseError";
-    this.port = port;
-    this.hostname = hostname;
   }
 }
 
@@ -333,6 +369,23 @@ export interface ProcessControl {
    */
   guardShutdown(log: Logger, ms: number): () => void;
 }
+
+/** An operator's screen served on a network port (the web panel), open until shutdown. */
+export interface PanelListener {
+  /** The address listened on. */
+  readonly hostname: string;
+  /** The port actually listened on (the one the OS picked when asked for port 0). */
+  readonly port: number;
+  /** Stops listening and ends every open connection (live feeds included). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the operator's panel for the points of the process, after their health ports.
+ *
+ * @throws {PortInUseError} when something already listens on its port.
+ */
+export type PanelFactory = (points: readonly PointControl[], bus: BusStatus) => PanelListener;
 
 /** The operator's own screen and keys on the point (the console), when there is one. */
 export interface OperatorView {

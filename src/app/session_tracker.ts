@@ -252,6 +252,7 @@ export class SessionTracker {
         driver: track.session.driver,
         origin: track.session.origin,
         authorizedAt: track.session.authorizedAt,
+        commandId: track.session.commandId,
         supplying: reading !== null && reading.suppliedSeconds > 0,
         energyKwh,
         costEur: costOf(energyKwh, this.#options.tariffEurPerKwh),

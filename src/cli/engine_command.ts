@@ -1,7 +1,8 @@
 /**
  * `ev-cp-engine [options]`: one charging point, with its operator console when it runs on a
- * terminal. Exit codes: 0 after a graceful shutdown, 1 when the health port is in use, 2 for a
- * bad flag, environment value or state directory, 3 when Kafka rejects the credentials.
+ * terminal. Exit codes: 0 after a graceful shutdown, 1 when the health port or the web panel's
+ * port is in use, 2 for a bad flag, environment value or state directory, 3 when Kafka rejects
+ * the credentials.
  *
  * @module
  */
@@ -23,6 +24,7 @@ import {
   newMessageId,
   pointBehaviour,
   resolveSeed,
+  webPortFree,
 } from "./runtime.ts";
 import type { EngineConfig } from "./settings.ts";
 import { VERSION, versionText } from "./version.ts";
@@ -82,7 +84,7 @@ export function exitCodeOf(outcome: LifecycleOutcome): number {
   switch (outcome.kind) {
     case "stopped":
       return EXIT_OK;
-    case "health_port_in_use":
+    case "port_in_use":
       return EXIT_PORT_IN_USE;
     case "authentication_failed":
       return EXIT_KAFKA_AUTH;
@@ -117,7 +119,7 @@ export async function runEngineCommand(args: readonly string[], io: CliIo): Prom
   // the same cp id see each other (src/adapters/kafka/duplicate_engine.ts).
   const engineInstance = newEngineInstance();
   const health = { hostname: config.healthHost, port: config.healthPort };
-  if (!healthPortsFree([health], log)) {
+  if (!healthPortsFree([health], log) || !webPortFree(config, log)) {
     operatorConsole?.close();
     return EXIT_PORT_IN_USE;
   }

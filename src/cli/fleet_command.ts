@@ -5,8 +5,9 @@
  * `--max-power` and `--tariff` are the defaults of every point) and the fleet's own rows of the
  * settings table (`FLEET_SETTINGS`).
  *
- * Exit codes: 0 after a graceful shutdown, 1 when a health port is in use, 2 for a bad flag,
- * environment value, fleet file or state directory, 3 when Kafka rejects the credentials.
+ * Exit codes: 0 after a graceful shutdown, 1 when a health port or the web panel's port is in
+ * use, 2 for a bad flag, environment value, fleet file or state directory, 3 when Kafka rejects
+ * the credentials.
  *
  * @module
  */
@@ -40,6 +41,7 @@ import {
   newMessageId,
   pointBehaviour,
   resolveSeed,
+  webPortFree,
 } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
@@ -199,7 +201,7 @@ export async function runFleetCommand(args: readonly string[], io: CliIo): Promi
     hostname: config.healthHost,
     port: member.healthPort,
   }));
-  if (!healthPortsFree(ports, log)) return EXIT_PORT_IN_USE;
+  if (!healthPortsFree(ports, log) || !webPortFree(config, log)) return EXIT_PORT_IN_USE;
   const runtime = buildRuntime({
     config,
     stateName: groupId,

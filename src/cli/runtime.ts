@@ -1,13 +1,22 @@
 /**
  * The composition root shared by a single point and a fleet: from the settings, it builds the
  * real adapters (the durable store, the Kafka bus, the charging Worker, the health ports, the
- * process's signals) exactly once and the same way for both.
+ * process's signals, and the web panel with its metrics when `--http-port` is given) exactly once
+ * and the same way for both.
  *
  * @module
  */
 import type { LifecycleDependencies } from "../app/lifecycle.ts";
 import type { PointBehaviour } from "../app/points.ts";
-import { type Clock, HealthPortInUseError, type Logger, type RandomSource } from "../app/ports.ts";
+import { MetricsCollector } from "../app/metrics.ts";
+import {
+  type Clock,
+  HealthPortInUseError,
+  type Logger,
+  type PanelFactory,
+  PortInUseError,
+  type RandomSource,
+} from "../app/ports.ts";
 import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
 import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
 import { HealthServer } from "../adapters/health/server.ts";
@@ -17,7 +26,9 @@ import { describeSecurity, kafkaSecurityOptions } from "../adapters/kafka/securi
 import { engineLogger } from "../adapters/logging.ts";
 import { processControl } from "../adapters/signals.ts";
 import { SqliteOutbox, StateDirError } from "../adapters/storage/sqlite_store.ts";
+import { WebPanel } from "../adapters/web/server.ts";
 import { chargePointSettings, type EngineConfig } from "./settings.ts";
+import { VERSION } from "./version.ts";
 
 /**
  * What the "Kafka is unreachable" warning suggests (repeated once a minute): the two ways out
@@ -92,6 +103,12 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     random: systemRandom,
   });
   const healthLog = engineLogger("health");
+  // Metrics are counted only for a web panel to serve them: without one, nothing is watched.
+  const metrics = config.httpPort === null ? null : new MetricsCollector(systemClock);
+  if (metrics !== null) {
+    bus.observe(metrics);
+    bus.onConnected(() => metrics.kafkaConnected());
+  }
   const centralWatch = new KafkaCentralWatch({
     ...security,
     brokers: config.kafkaBrokers,
@@ -110,9 +127,13 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
       logger: engineLogger("charging"),
     }),
     openHealthPort: (address, source, logger) =>
-      HealthServer.listen({ ...address, logger, clock: systemClock }, source),
+      HealthServer.listen(
+        { ...address, logger, clock: systemClock },
+        metrics === null ? source : metrics.countProbes(source),
+      ),
     healthLogger: (cpId) => healthLog.with({ cp_id: cpId }),
     process: processControl,
+    ...(metrics === null ? {} : { panel: webPanel(config, metrics) }),
   };
 }
 
@@ -133,6 +154,40 @@ export function healthPortsFree(
     log.error(error.message);
     return false;
   }
+}
+
+/**
+ * Checks the web panel's port (`--http-port`) is free, with the health ports, before anything
+ * else happens. Logs the one clear line and returns false when it is taken (exit code 1).
+ */
+export function webPortFree(config: EngineConfig, log: Logger): boolean {
+  if (config.httpPort === null) return true;
+  try {
+    WebPanel.ensureFree({ hostname: config.httpHost, port: config.httpPort });
+    return true;
+  } catch (error) {
+    if (!(error instanceof PortInUseError)) throw error;
+    log.error(error.message);
+    return false;
+  }
+}
+
+/** Opens the web panel (`--http-port`, `--http-host`) with the process's metrics. */
+function webPanel(config: EngineConfig, metrics: MetricsCollector): PanelFactory {
+  return (points, bus) =>
+    WebPanel.listen(
+      {
+        hostname: config.httpHost,
+        port: config.httpPort ?? 0,
+        logger: engineLogger("web"),
+        clock: systemClock,
+        metrics,
+        version: VERSION,
+        localUser: config.localUser,
+      },
+      points,
+      bus,
+    );
 }
 
 /** How every point behaves, from the settings. */

@@ -66,6 +66,10 @@ export interface EngineConfig extends KafkaSecuritySettings {
   readonly stateMaxMb: number | null;
   /** Central's consumer groups start with this ("": do not watch for Central). */
   readonly centralGroupPrefix: string;
+  /** Port of the web panel and metrics; null: no web panel (the default). */
+  readonly httpPort: number | null;
+  /** Address the web panel listens on (loopback by default: no controls exposed by accident). */
+  readonly httpHost: string;
 }
 
 /** Whether the operator console may be shown (`--console`, `--no-console`, `CONSOLE`). */
@@ -378,6 +382,22 @@ export const SETTINGS = {
     description: "events per second sent while a backlog drains after an outage",
     default: 100,
     parse: number("a number of events per second from 1 to 100000", (n) => n >= 1 && n <= 100_000),
+  },
+  httpPort: {
+    flag: "--http-port <port>",
+    env: "HTTP_PORT",
+    description: "TCP port of the web panel, /metrics and /healthz (0 picks a free one; " +
+      "default: no web panel)",
+    shown: "off",
+    default: null,
+    parse: number("a TCP port from 0 to 65535", (n) => Number.isInteger(n) && n >= 0 && n <= 65535),
+  },
+  httpHost: {
+    flag: "--http-host <address>",
+    env: "HTTP_HOST",
+    description: "address the web panel listens on (0.0.0.0 exposes its controls to the network)",
+    default: "127.0.0.1",
+    parse: text("a host name or IP address", /^[A-Za-z0-9.:[\]-]{1,253}$/),
   },
   kafkaSsl: {
     flag: "--kafka-ssl [on|off]",

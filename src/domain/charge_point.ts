@@ -52,6 +52,11 @@ export interface Session {
    * about an older session.
    */
   readonly requestedAt: number | null;
+  /**
+   * The `message_id` of the `charging_started` that began it, or null. Journaled with the
+   * session, so that after a crash the same command, delivered again, is known as applied.
+   */
+  readonly commandId: string | null;
   /** Whether energy flows (false while waiting for the vehicle in manual plug-in mode). */
   readonly supplying: boolean;
   /** Where the session came from: Central's `charging_started` or the point's own keypad. */
@@ -198,6 +203,8 @@ export type Command =
     readonly sessionId: string;
     /** Central's `timestamp` of the command (epoch ms), when it has one. */
     readonly requestedAt?: number;
+    /** The command's `message_id`, when it has one. */
+    readonly commandId?: string;
   }
   | { readonly type: "charging_stopped" }
   /**
@@ -579,6 +586,7 @@ function chargingStarted(
     driver,
     authorizedAt: now,
     requestedAt: command.requestedAt ?? null,
+    commandId: command.commandId ?? null,
     supplying,
     origin: command.origin,
   };

@@ -125,12 +125,12 @@ export class Fleet {
   /**
    * Start-up in the contract's order, for every point (see `src/app/lifecycle.ts`).
    *
-   * @throws {HealthPortInUseError} when a point's health port is taken (everything opened so
-   * far is closed again first).
+   * @throws {PortInUseError} when a point's health port (or the web panel's port) is taken
+   * (everything opened so far is closed again first).
    */
   async start(): Promise<void> {
     const failed = await this.#lifecycle.start();
-    if (failed?.kind === "health_port_in_use") throw failed.error;
+    if (failed?.kind === "port_in_use") throw failed.error;
   }
 
   /** Runs until a stop signal or a fatal error; resolves how it ended. */

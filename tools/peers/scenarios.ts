@@ -642,96 +642,130 @@ const healthcheckCadence: Scenario = {
   },
 };
 
-const restartTogether: Scenario = {
-  name: "restart-together",
-  title: "engine and Monitor killed and restarted together; a request as soon as available",
-  run: async (stack) => {
-    const failed = await upOrFail(stack);
-    if (failed) return failed;
-    await sleep(3_000);
-    const killAt = stack.mark(`SIGKILL engine ${CP} and monitor ${CP} together`);
-    await Promise.all([
-      stack.kill("engine", CP, "SIGKILL"),
-      stack.kill("monitor", CP, "SIGKILL"),
-    ]);
-    const restartAt = stack.mark(`restart monitor ${CP} and engine ${CP} together`);
-    stack.startMonitor(CP);
-    await stack.startEngine(CP);
-    const registration = await stack.tap.waitFor(
+/**
+ * [restart-together] and [restart-together-later]: engine and Monitor killed and restarted
+ * together, once the lab is up, after `settle` (3 s; or until 35 s after the point's
+ * registration, past Central's 30 s guard against `offline` over `available`, :2490).
+ */
+function restartTogetherScenario(
+  name: string,
+  title: string,
+  settle: (stack: PeerStack) => Promise<void>,
+): Scenario {
+  return {
+    name,
+    title,
+    run: (stack) => runRestartTogether(stack, settle),
+  };
+}
+
+const restartTogether = restartTogetherScenario(
+  "restart-together",
+  "engine and Monitor killed and restarted together; a request as soon as available",
+  () => sleep(3_000),
+);
+
+const restartTogetherLater = restartTogetherScenario(
+  "restart-together-later",
+  "the same, 35 s after the point registered (a lab that has run a while)",
+  async (stack) => {
+    const registered = stack.tap.select(
       "cp-events",
       (v) => isEvent(v, "CP_REGISTRATION") && v["cp_id"] === CP,
-      30_000,
-      restartAt,
-    );
-    const since = registration?.t ?? restartAt;
-    const availableAt = await pollUntil(
-      () => {
-        stack.db.poll();
-        return stack.db.status(CP) === "available" && stack.clock.now() >= since
-          ? stack.clock.now()
-          : undefined;
-      },
-      60_000,
-      100,
-    ) ?? null;
-    let outcome: TogetherOutcome = "not requested";
-    let endedAfter: number | null = null;
-    let endReason: string | null = null;
-    let suppliedAfterClose: { after: number; progress: number } | null = null;
-    let start: Awaited<ReturnType<typeof requestCharging>> | null = null;
-    if (availableAt !== null) {
-      start = await requestCharging(stack, USER, CP);
-      if (!start.authorized) {
-        outcome = "refused";
+    )[0];
+    await sleepUntil(stack, (registered?.t ?? stack.clock.now()) + 35);
+  },
+);
+
+async function runRestartTogether(
+  stack: PeerStack,
+  settle: (stack: PeerStack) => Promise<void>,
+): Promise<ScenarioOutput> {
+  const failed = await upOrFail(stack);
+  if (failed) return failed;
+  await settle(stack);
+  const killAt = stack.mark(`SIGKILL engine ${CP} and monitor ${CP} together`);
+  await Promise.all([
+    stack.kill("engine", CP, "SIGKILL"),
+    stack.kill("monitor", CP, "SIGKILL"),
+  ]);
+  const restartAt = stack.mark(`restart monitor ${CP} and engine ${CP} together`);
+  stack.startMonitor(CP);
+  await stack.startEngine(CP);
+  const registration = await stack.tap.waitFor(
+    "cp-events",
+    (v) => isEvent(v, "CP_REGISTRATION") && v["cp_id"] === CP,
+    30_000,
+    restartAt,
+  );
+  const since = registration?.t ?? restartAt;
+  const availableAt = await pollUntil(
+    () => {
+      stack.db.poll();
+      return stack.db.status(CP) === "available" && stack.clock.now() >= since
+        ? stack.clock.now()
+        : undefined;
+    },
+    60_000,
+    100,
+  ) ?? null;
+  let outcome: TogetherOutcome = "not requested";
+  let endedAfter: number | null = null;
+  let endReason: string | null = null;
+  let suppliedAfterClose: { after: number; progress: number } | null = null;
+  let start: Awaited<ReturnType<typeof requestCharging>> | null = null;
+  if (availableAt !== null) {
+    start = await requestCharging(stack, USER, CP);
+    if (!start.authorized) {
+      outcome = "refused";
+    } else {
+      const s0 = start.requestedAt;
+      await sleepUntil(stack, s0 + 20);
+      const session = sessionOf(stack, USER, CP, s0);
+      const closedAt = session === null ? null : sessionClosedAt(stack, session.id, s0);
+      const ticket = ticketsFor(stack, USER, s0)[0];
+      const monitorTimeout = stack.latest("central")!
+        .find(/finalizada por timeout de Monitor/, s0)[0];
+      if (closedAt === null && session !== null) {
+        outcome = "survived";
       } else {
-        const s0 = start.requestedAt;
-        await sleepUntil(stack, s0 + 20);
-        const session = sessionOf(stack, USER, CP, s0);
-        const closedAt = session === null ? null : sessionClosedAt(stack, session.id, s0);
-        const ticket = ticketsFor(stack, USER, s0)[0];
-        const monitorTimeout = stack.latest("central")!
-          .find(/finalizada por timeout de Monitor/, s0)[0];
-        if (closedAt === null && session !== null) {
-          outcome = "survived";
-        } else {
-          endedAfter = closedAt === null ? null : closedAt - s0;
-          endReason = ticket ? String(ticket.value["reason"]) : session?.state ?? "no session";
-          outcome = monitorTimeout || endReason === "monitor_timeout"
-            ? "killed by Monitor timeout"
-            : "ended otherwise";
-          const late = progressOf(stack, CP, closedAt ?? s0, s0 + 20, USER);
-          if (late.length > 0) {
-            suppliedAfterClose = { after: late[0]!.t - s0, progress: late.length };
-          }
+        endedAfter = closedAt === null ? null : closedAt - s0;
+        endReason = ticket ? String(ticket.value["reason"]) : session?.state ?? "no session";
+        outcome = monitorTimeout || endReason === "monitor_timeout"
+          ? "killed by Monitor timeout"
+          : "ended otherwise";
+        const late = progressOf(stack, CP, closedAt ?? s0, s0 + 20, USER);
+        if (late.length > 0) {
+          suppliedAfterClose = { after: late[0]!.t - s0, progress: late.length };
         }
       }
     }
-    const observation = {
-      availableAfter: availableAt === null ? null : availableAt - restartAt,
-      outcome,
-      endedAfter,
-      endReason,
-      suppliedAfterClose,
-    };
-    const health = stack.tap.select(
-      "monitor-events",
-      (v) => isEvent(v, "ENGINE_HEALTH_OK") && v["cp_id"] === CP,
-      restartAt,
-    )[0];
-    const facts = [
-      `killed ${formatT(killAt)}, restarted ${formatT(restartAt)}; new CP_REGISTRATION ${
-        registration ? formatT(registration.t) : "never"
-      }; new Monitor's ENGINE_HEALTH_OK ${health ? formatT(health.t) : "never"}`,
-      `Central showed available ${availableAt === null ? "never" : formatT(availableAt)}` +
-      (start ? `; Driver asked ${formatT(start.requestedAt)}: ${start.answer}` : ""),
-      `outcome: ${outcome}${endedAfter === null ? "" : ` after ${endedAfter.toFixed(1)} s`}` +
-      (endReason ? ` (${endReason})` : ""),
-      `Central's statuses from the kill: ${statusesFrom(stack, CP, killAt).join(" > ")}`,
-      sessionFact(stack, start ? sessionOf(stack, USER, CP, start.requestedAt) : null),
-    ];
-    return { ...judgeTogether(observation), facts, focusFrom: killAt - 1 };
-  },
-};
+  }
+  const observation = {
+    availableAfter: availableAt === null ? null : availableAt - restartAt,
+    outcome,
+    endedAfter,
+    endReason,
+    suppliedAfterClose,
+  };
+  const health = stack.tap.select(
+    "monitor-events",
+    (v) => isEvent(v, "ENGINE_HEALTH_OK") && v["cp_id"] === CP,
+    restartAt,
+  )[0];
+  const facts = [
+    `killed ${formatT(killAt)}, restarted ${formatT(restartAt)}; new CP_REGISTRATION ${
+      registration ? formatT(registration.t) : "never"
+    }; new Monitor's ENGINE_HEALTH_OK ${health ? formatT(health.t) : "never"}`,
+    `Central showed available ${availableAt === null ? "never" : formatT(availableAt)}` +
+    (start ? `; Driver asked ${formatT(start.requestedAt)}: ${start.answer}` : ""),
+    `outcome: ${outcome}${endedAfter === null ? "" : ` after ${endedAfter.toFixed(1)} s`}` +
+    (endReason ? ` (${endReason})` : ""),
+    `Central's statuses from the kill: ${statusesFrom(stack, CP, killAt).join(" > ")}`,
+    sessionFact(stack, start ? sessionOf(stack, USER, CP, start.requestedAt) : null),
+  ];
+  return { ...judgeTogether(observation), facts, focusFrom: killAt - 1 };
+}
 
 const centralRestart: Scenario = {
   name: "central-restart",
@@ -816,5 +850,6 @@ export const SCENARIOS: readonly Scenario[] = [
   stopResume,
   healthcheckCadence,
   restartTogether,
+  restartTogetherLater,
   centralRestart,
 ];

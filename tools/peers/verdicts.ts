@@ -511,7 +511,9 @@ export function judgeTogether(o: TogetherObservation): Judgement {
           (o.endedAfter === null ? "" : ` ${seconds(o.endedAfter)} after request`) +
           (o.endReason === null ? "" : ` (${o.endReason})`) +
           (o.suppliedAfterClose === null
-            ? ""
+            ? o.outcome === "killed by Monitor timeout"
+              ? "; the engine did not supply it after Central closed it"
+              : ""
             : `; the engine then supplied it anyway from ${
               seconds(o.suppliedAfterClose.after)
             } (${o.suppliedAfterClose.progress} progress)`),

@@ -16,6 +16,7 @@ import {
   type Producer,
 } from "kafkajs";
 import type {
+  BusObserver,
   Clock,
   CommandHandler,
   EventBus,
@@ -168,6 +169,8 @@ export class KafkaBus implements EventBus {
   #backlogSince = 0;
   #failureWaiters: (() => void)[] = [];
   #reportAuthenticationFailure: (failure: KafkaAuthenticationError) => void = () => {};
+  /** The metrics' view of the traffic (see {@linkcode KafkaBus.observe}); none by default. */
+  #observer: BusObserver | null = null;
   /**
    * Resolves (never rejects) if the broker rejects the SASL credentials before the first
    * connection: the bus has then stopped, and the engine should exit with the error's message.
@@ -239,6 +242,14 @@ export class KafkaBus implements EventBus {
     return new Promise((resolve) => this.#failureWaiters.push(resolve));
   }
 
+  /**
+   * Tells `observer` about every event accepted and delivered and every command handled from
+   * now on (the web panel's metrics). One observer; a second call replaces the first.
+   */
+  observe(observer: BusObserver): void {
+    this.#observer = observer;
+  }
+
   /** Starts connecting in the background (retrying until closed). */
   start(): void {
     void this.#ensureConnected();
@@ -247,6 +258,7 @@ export class KafkaBus implements EventBus {
 
   /** Stores the event and delivers it as soon as Kafka takes it. Never throws. */
   publish(event: OutboundEvent): void {
+    this.#observer?.accepted(event);
     this.#unstored.push({ event });
     this.#boundUnstored();
     this.#storeUnstored();
@@ -259,6 +271,7 @@ export class KafkaBus implements EventBus {
    * together once it works again (see `EventPublisher.publishWith`).
    */
   publishWith(event: OutboundEvent, alongside: () => void): void {
+    this.#observer?.accepted(event);
     this.#unstored.push({ event, alongside });
     this.#storeUnstored();
     this.#wakeDrain();
@@ -644,6 +657,7 @@ export class KafkaBus implements EventBus {
         } catch (error) {
           this.#log.error("A command handler failed: {error}", { error: describeError(error) });
         }
+        this.#observer?.commandHandled(Number(message.timestamp));
         return Promise.resolve();
       },
     });
@@ -695,6 +709,7 @@ export class KafkaBus implements EventBus {
           await this.#sleep(this.#sendRetryDelay());
           continue;
         }
+        this.#observer?.delivered(batch.map((stored) => stored.event));
         try {
           this.#outbox.remove(batch.map((stored) => stored.seq));
         } catch (error) {
@@ -729,6 +744,7 @@ export class KafkaBus implements EventBus {
     try {
       await this.#send(plain.map((event) => ({ seq: null, event })));
       this.#unstored.splice(0, plain.length);
+      this.#observer?.delivered(plain);
     } catch (error) {
       this.#onUnreachable(error);
       await this.#sleep(this.#backoff());
