@@ -23,7 +23,7 @@ COPY --from=build --chown=0:0 --chmod=0755 /out/ev-cp-engine /usr/local/bin/ev-c
 WORKDIR /home/nonroot
 COPY --from=build --chown=65532:65532 /out/state /home/nonroot/state
 
-# The settings table of README.md; a flag after the image name beats these.
+# The settings of docs/configuration.md; a flag after the image name beats these.
 ENV CP_ID=CP_001 \
     LOCATION="Unknown Location" \
     MAX_POWER=22 \

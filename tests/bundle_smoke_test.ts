@@ -12,6 +12,7 @@ import { binaryPermissionFlags } from "../tools/permissions.ts";
 import { probeHealth } from "../src/adapters/health/probe_client.ts";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
+import { documented, shellWords } from "./support/documented.ts";
 
 /** Every file under `directory`, as paths relative to it. */
 async function filesUnder(directory: string, prefix = ""): Promise<string[]> {
@@ -72,6 +73,29 @@ Deno.test({
       String(httpPort),
     ]));
     try {
+      await t.step(
+        "without permissions: one line saying how to run it, no stack trace",
+        async () => {
+          const output = await new Deno.Command(Deno.execPath(), {
+            args: ["run", "--cached-only", "--no-config", "--no-lock", "ev-cp-engine.js"],
+            cwd: runDir,
+            env: { DENO_DIR: denoDir, NO_COLOR: "1" },
+            clearEnv: true,
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const stderr = new TextDecoder().decode(output.stderr);
+          assert.equal(output.code, 2, stderr);
+          assert.match(
+            stderr,
+            /^error: ev-cp-engine is missing a Deno permission, env access to CP_ID \(--allow-env\); start it with its permissions: .*deno task start-bundle/,
+          );
+          assert.equal(stderr.trim().split("\n").length, 1, stderr);
+          assert.doesNotMatch(stderr, /NotCapable|\bat /);
+        },
+      );
+
       await t.step("registers, then goes available", async () => {
         await central.waitFor("the registration", () => central.seen("CP_REGISTRATION").length > 0);
         await central.waitForStatus("available");
@@ -153,4 +177,38 @@ Deno.test({
       }
     }
   },
+});
+
+/** Runs a documented `deno task ...` line in the repository. */
+async function task(line: string): Promise<Deno.CommandOutput> {
+  return await new Deno.Command(Deno.execPath(), {
+    args: shellWords(line).slice(1),
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+Deno.test("deno task bundle builds dist/ev-cp-engine.js", async () => {
+  const output = await task(documented("deno task bundle"));
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.match(new TextDecoder().decode(output.stdout), /^built .*dist\/ev-cp-engine\.js\n$/);
+  assert.ok((await Deno.stat(new URL("../dist/ev-cp-engine.js", import.meta.url))).size > 100_000);
+});
+
+Deno.test("deno task start-bundle builds the bundle and runs it with the binary's permissions", async () => {
+  const args = shellWords(documented("deno task start-bundle --version"));
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: args.slice(1),
+    cwd: new URL("..", import.meta.url),
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.match(stdout, /^built .*dist\/ev-cp-engine\.js\n\d+\.\d+\.\d+\n/);
 });

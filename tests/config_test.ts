@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { CliIo } from "../src/cli/command_line.ts";
-import { parseCli } from "../src/cli/engine_command.ts";
+import { ENGINE_EXAMPLES, parseCli } from "../src/cli/engine_command.ts";
 import { type EngineConfig, SETTINGS, shownDefault } from "../src/cli/settings.ts";
 import { VERSION } from "../src/cli/version.ts";
 
@@ -306,6 +306,13 @@ Deno.test("--help exits 0 and lists every flag with its environment variable", a
         if (shown !== undefined) assert.ok(help.includes(`default: ${shown}`), `${flag}: ${shown}`);
       }
       assert.ok(help.includes("--version"));
+      // A newcomer learns by example: the help ends with some, and names every sub-command.
+      assert.match(out(), /\nExamples:\n {2}ev-cp-engine /);
+      for (const example of ENGINE_EXAMPLES) assert.ok(out().includes(example), example);
+      assert.ok(help.includes("`ev-cp-engine <command> --help`"));
+      for (const command of ["probe", "fleet", "send"]) {
+        assert.match(out(), new RegExp(`\\n  ${command} +\\S`), command);
+      }
     });
   }
 });

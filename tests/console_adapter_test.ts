@@ -55,6 +55,7 @@ class FakeEngine implements ConsoleEngine {
       monitorLost: false,
       centralAwaySince: null,
       session: null,
+      startup: null,
     };
   }
   apply(command: Command | DecodedCommand, source: CommandSource): void {

@@ -34,6 +34,7 @@ function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
     monitorLost: false,
     centralAwaySince: null,
     session: null,
+    startup: null,
     ...overrides,
   };
 }
@@ -76,6 +77,32 @@ Deno.test("the panel shows the point, its status, health, Kafka and the last pro
   assert.match(text, /Status AVAILABLE\s+Health OK\s+Kafka connected\s+Monitor probe 3 s ago/);
   assert.match(text, /No session/);
   assert.match(text, /P plug in .* Q quit/);
+});
+
+Deno.test("at start-up the panel says why the point is offline, and how long the Monitor wait lasts", async (t) => {
+  await t.step("registering", () => {
+    const text = renderPanel(
+      view({ snapshot: snapshot({ status: "offline", startup: { phase: "registering" } }) }),
+      WIDE,
+    ).join("\n");
+    assert.match(text, /Starting: registering with Central, waiting for commands to flow/);
+    assert.doesNotMatch(text, /No session/);
+  });
+  await t.step("waiting for a Monitor", () => {
+    const startup = { phase: "waiting_for_monitor", until: NOW + 13_200, waitSeconds: 20 } as const;
+    const text = renderPanel(
+      view({ snapshot: snapshot({ status: "offline", startup }) }),
+      WIDE,
+    ).join("\n");
+    assert.match(
+      text,
+      /Offline until a Monitor watches \(3 probes\) or 14 s pass \(--monitor-wait 20; 0 in a lab without a Monitor\)/,
+    );
+  });
+  await t.step("open: no start-up line", () => {
+    const text = renderPanel(view(), WIDE).join("\n");
+    assert.doesNotMatch(text, /Monitor watches|registering/);
+  });
 });
 
 Deno.test("during a session the panel shows the user, a bar and the figures", () => {

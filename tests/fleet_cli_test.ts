@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import type { CliIo } from "../src/cli/command_line.ts";
 import {
   defaultFleetGroupId,
+  FLEET_EXAMPLES,
   type FleetCliResult,
   parseFleetCli,
 } from "../src/cli/fleet_command.ts";
@@ -39,6 +40,20 @@ Deno.test("--count generates CP_0001... with consecutive health ports from --hea
     ["CP_0003", 7002, 0.4],
   ]);
   assert.equal(result.config.groupId, "fleet_group_CP_0001-CP_0003");
+});
+
+Deno.test("fleet --help ends with examples, and every example with --count is a valid command line", async (t) => {
+  const help = io();
+  assert.deepEqual(await parseFleetCli(["--help"], help), { kind: "exit", code: 0 });
+  assert.match(help.out, /\nExamples:\n {2}ev-cp-engine fleet /);
+  for (const example of FLEET_EXAMPLES.filter((line) => line.includes("--count"))) {
+    await t.step(example, async () => {
+      const args = example.split(" ").slice(2);
+      const captured = io();
+      fleetOf(await parseFleetCli(args, captured));
+      assert.equal(captured.err, "");
+    });
+  }
 });
 
 Deno.test("--group-id or KAFKA_GROUP_ID replaces the fleet's default group", async () => {

@@ -238,7 +238,7 @@ Deno.test("auto sessions and chaos with a seed start local sessions and inject f
         events.some((e) =>
           e.value["action"] === "cp_status_change" && e.value["status"] === "fault"
         ),
-      20_000,
+      40_000,
     );
     assert.ok(carried.some((event) => event.kind === "session_start"));
     assert.ok(carried.some((event) => event.kind === "fault"));

@@ -9,6 +9,7 @@ import {
   binaryPermissionFlags,
   CONSOLE_ENV_VARS,
   DEFAULT_STATE_DIR,
+  devEngineCommand,
   engineEnvVars,
   engineTaskCommands,
   KAFKAJS_ENV_VARS,
@@ -20,6 +21,7 @@ import {
   COMPILE_TARGETS,
   compileArgs,
   isRuntimeDownloadFailure,
+  offlineMessage,
 } from "../tools/compile.ts";
 import { ENV_VARS } from "../src/cli/settings.ts";
 
@@ -33,18 +35,28 @@ const tasks: Record<string, string> = Object.fromEntries(
 
 const sorted = (names: readonly string[]) => [...names].sort();
 
-Deno.test("the dev and start tasks grant exactly the settings table's env vars plus kafkajs' and the console's", async (t) => {
-  for (const name of ["dev", "start"]) {
+Deno.test("the start task and dev's engine grant exactly the settings table's env vars plus kafkajs' and the console's", async (t) => {
+  const commands: Record<string, string | undefined> = {
+    start: tasks["start"],
+    "dev (tools/dev.ts)": devEngineCommand().join(" "),
+  };
+  for (const [name, command] of Object.entries(commands)) {
     await t.step(name, () => {
-      const task = tasks[name];
-      assert.ok(task !== undefined, `deno.json has no ${name} task`);
-      assert.deepEqual(sorted(allowedEnvOf(task)), sorted(engineEnvVars()));
-      assert.doesNotMatch(task, /(^|\s)(-A|--allow-all)(\s|$)/);
+      assert.ok(command !== undefined, `deno.json has no ${name} task`);
+      assert.deepEqual(sorted(allowedEnvOf(command)), sorted(engineEnvVars()));
+      assert.doesNotMatch(command, /(^|\s)(-A|--allow-all)(\s|$)/);
     });
   }
+  await t.step("dev runs the engine as start does, with --watch", () => {
+    assert.equal(
+      devEngineCommand().join(" "),
+      tasks["start"]!.replace("deno run", "deno run --watch"),
+    );
+    assert.match(tasks["dev"]!, /tools\/dev\.ts$/);
+  });
 });
 
-Deno.test("the dev, start and fleet tasks are generated from the settings table (deno task permissions)", () => {
+Deno.test("the start, fleet and start-bundle tasks are generated from the settings table (deno task permissions)", () => {
   for (const [name, command] of Object.entries(engineTaskCommands())) {
     assert.equal(tasks[name], command, `${name}: run \`deno task permissions\``);
   }
@@ -129,4 +141,14 @@ Deno.test("the compile task tells an unreachable runtime download from a real co
   const typeError = "error: TS2322 [ERROR]: Type 'string' is not assignable to type 'number'.\n" +
     "    at file:///repo/main.ts:1:7";
   assert.equal(isRuntimeDownloadFailure(typeError), false);
+});
+
+Deno.test("compile's offline error names the README section of the single file and offers the bundle", async () => {
+  const message = offlineMessage("x86_64-unknown-linux-gnu", "the download host");
+  assert.match(message, /^deno compile cannot build x86_64-unknown-linux-gnu: /);
+  assert.match(message, /`deno task bundle`/);
+  const section = /README\.md, "([^"]+)"/.exec(message)?.[1];
+  assert.ok(section !== undefined, message);
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  assert.ok(readme.includes(`\n## ${section}\n`), `README.md has no section "${section}"`);
 });

@@ -39,6 +39,7 @@ function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
     monitorLost: false,
     centralAwaySince: null,
     session: null,
+    startup: null,
     ...overrides,
   };
 }

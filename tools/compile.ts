@@ -54,6 +54,17 @@ export function isRuntimeDownloadFailure(stderr: string): boolean {
       .test(stderr);
 }
 
+/**
+ * The one line for a machine that cannot download the runtime: what failed, why, and the
+ * single-file engine that needs no download (README.md, "Run the single file").
+ */
+export function offlineMessage(target: string, host: string): string {
+  return `deno compile cannot build ${target}: the Deno runtime (denort) for it must be ` +
+    `downloaded from ${host}, which this machine cannot reach. Build the single-file engine ` +
+    `instead: \`deno task bundle\`, then \`deno task start-bundle\` runs it with the binary's ` +
+    `permissions (README.md, "Run the single file")`;
+}
+
 async function compile(target: string): Promise<"built" | "offline" | "failed"> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: compileArgs(target),
@@ -68,10 +79,7 @@ async function compile(target: string): Promise<"built" | "offline" | "failed"> 
   }
   if (isRuntimeDownloadFailure(stderr)) {
     const host = /https?:\/\/([^/\s"']+)/.exec(stderr)?.[1] ?? "the Deno download host";
-    console.error(
-      `deno compile cannot build ${target}: the Deno runtime (denort) for it must be downloaded ` +
-        `from ${host}, which this machine cannot reach (see "Download and run" in README.md)`,
-    );
+    console.error(offlineMessage(target, host));
     return "offline";
   }
   console.error(`deno compile failed for ${target}:\n${stderr.trim()}`);

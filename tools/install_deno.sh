@@ -37,14 +37,14 @@ if [ "$os" = linux ]; then
 fi
 
 if ! command -v npm >/dev/null 2>&1; then
-  echo "install_deno.sh: npm is required (install Node.js, e.g. the Debian package npm)" >&2
+  echo "install_deno.sh: npm is required (install Node.js, e.g. the Debian package npm, or run bash tools/bootstrap.sh, which does)" >&2
   exit 1
 fi
 
 # The deno package's postinstall (which links the binary) is skipped on purpose: npm 11 may not run
 # it anyway, and the binary of this platform arrives as the optional dependency @deno/$platform.
 npm install --prefix "$tools" --no-audit --no-fund --ignore-scripts --save-exact \
-  --loglevel=error "deno@$DENO_VERSION" >&2
+  --loglevel=error --color=false "deno@$DENO_VERSION" >&2
 
 binary="$tools/node_modules/@deno/$platform/deno"
 if [ ! -f "$binary" ]; then

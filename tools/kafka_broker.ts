@@ -67,6 +67,8 @@ export {
   parentBoundCommand,
 } from "./_kafka_jvm.ts";
 
+/** The PLAINTEXT port of `deno task kafka`: the engine's default broker is localhost:9092. */
+export const LOCAL_BROKER_PORT = 9092;
 /** User name accepted on the SASL listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512). */
 export const SASL_USERNAME = "engine";
 /** Password of {@link SASL_USERNAME} on the SASL listener. */
@@ -515,10 +517,11 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(`Usage: deno task kafka [options]
 
-Starts a throwaway single-node Kafka ${KAFKA_VERSION} broker on 127.0.0.1 and runs until Ctrl+C.
+Starts a throwaway single-node Kafka ${KAFKA_VERSION} broker on 127.0.0.1 (localhost:${LOCAL_BROKER_PORT},
+the engine's default broker) and runs until Ctrl+C.
 
 Options:
-  --port N                  PLAINTEXT port (default: a free port)
+  --port N                  PLAINTEXT port (default ${LOCAL_BROKER_PORT}, where the engine looks; 0: a free port)
   --sasl-port N             SASL_PLAINTEXT port (default: a free port)
   --ssl-port N              SSL port (default: a free port)
   --advertised-port N       advertise PLAINTEXT at port N (a fault-injecting proxy in front, see
@@ -574,7 +577,10 @@ Press Ctrl+C to stop.`;
   let broker: KafkaTestBroker | undefined;
   return await runUntilSignal(async () => {
     broker = await KafkaTestBroker.create({
-      plaintextPort: port(values.port, "port"),
+      // Where the engine looks by default, so that `deno task kafka` then `deno task start` works.
+      plaintextPort: values.port === "0"
+        ? undefined
+        : port(values.port ?? `${LOCAL_BROKER_PORT}`, "port"),
       saslPort: port(values["sasl-port"], "sasl-port"),
       sslPort: port(values["ssl-port"], "ssl-port"),
       advertisedPlaintextPort: port(values["advertised-port"], "advertised-port"),

@@ -1,7 +1,8 @@
 /**
  * The engine's runtime permissions, in one place: the compile task bakes them into the binaries,
- * the bundle smoke test runs the single-file engine with them, and a test checks that deno.json's
- * `dev` and `start` tasks grant exactly the same environment variables.
+ * the bundle smoke test runs the single-file engine with them, `deno task start-bundle` too, and
+ * a test checks that deno.json's tasks and `deno task dev` (tools/dev.ts) grant exactly the same
+ * environment variables.
  *
  * The environment variables come from the settings table (src/cli/settings.ts), so a new setting
  * changes every list at once.
@@ -87,13 +88,28 @@ export function sourceRunFlags(stateDir: string = DEFAULT_STATE_DIR): string[] {
   ];
 }
 
-/** The commands of the tasks that run the engine from source, generated from the table. */
-export function engineTaskCommands(): Record<"dev" | "start" | "fleet", string> {
+/** Where `deno task bundle` writes the single-file engine. */
+export const BUNDLE_FILE = "dist/ev-cp-engine.js";
+
+/**
+ * The `deno run` command line of the engine from source with `--watch` (what `deno task dev`
+ * runs, through tools/dev.ts): the start task's permissions, restarted when a file changes.
+ */
+export function devEngineCommand(): string[] {
+  return ["deno", "run", "--watch", ...sourceRunFlags(), "main.ts"];
+}
+
+/**
+ * The commands of the tasks that run the engine with its scoped permissions, generated from the
+ * table: from source (`start`, `fleet`, `send`), and the bundle with exactly a binary's (`start-bundle`).
+ */
+export function engineTaskCommands(): Record<"start" | "fleet" | "send" | "start-bundle", string> {
   const flags = sourceRunFlags().join(" ");
   return {
-    dev: `deno run --watch ${flags} main.ts`,
     start: `deno run ${flags} main.ts`,
     fleet: `deno run ${flags} main.ts fleet`,
+    send: `deno run ${flags} main.ts send`,
+    "start-bundle": `deno run ${binaryPermissionFlags().join(" ")} ${BUNDLE_FILE}`,
   };
 }
 
@@ -109,7 +125,7 @@ async function writeTasks(path: URL): Promise<void> {
     else config.tasks[name] = command;
   }
   await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
-  console.log(`Updated the dev, start and fleet tasks of ${path.pathname}`);
+  console.log(`Updated the start, fleet, send and start-bundle tasks of ${path.pathname}`);
 }
 
 if (import.meta.main) {

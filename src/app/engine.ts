@@ -49,7 +49,7 @@ import {
   type StatusChange,
   StatusCoalescer,
 } from "./status_coalescer.ts";
-import type { CommandSource, EngineSnapshot, PointControl } from "./view.ts";
+import type { CommandSource, EngineSnapshot, PointControl, StartupView } from "./view.ts";
 
 export type { CommandSource, EngineSnapshot, SessionView } from "./view.ts";
 
@@ -319,6 +319,18 @@ export class Engine implements PointControl {
       monitorLost: state.monitor.kind === "lost",
       centralAwaySince: state.central.kind === "away" ? state.central.since : null,
       session: state.session === null ? null : this.#sessions.view(state.session),
+      startup: this.#startupView(),
+    };
+  }
+
+  #startupView(): StartupView | null {
+    const startup = this.#state.startup;
+    if (startup.phase === "starting") return { phase: "registering" };
+    if (startup.phase !== "waiting") return null;
+    return {
+      phase: "waiting_for_monitor",
+      until: startup.readyAt + this.#settings.monitorWaitMs,
+      waitSeconds: Math.round(this.#settings.monitorWaitMs / 1000),
     };
   }
 

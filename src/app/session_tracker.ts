@@ -231,11 +231,12 @@ export class SessionTracker {
       tariffEurPerKwh: this.#options.tariffEurPerKwh,
     });
     this.#deps.publish(event);
+    // The same precision as the wire (and the ticket's line): `0.000 kWh, 0.00 EUR`, never `0 EUR`.
     this.#deps.logger.info("Charging {username}: {energy} kWh, {cost} EUR, {power} kW", {
       username: track.session.driver.username,
-      energy: event["energy_kwh"],
-      cost: event["cost"],
-      power: event["power_kw"],
+      energy: Number(event["energy_kwh"]).toFixed(3),
+      cost: Number(event["cost"]).toFixed(2),
+      power: Number(event["power_kw"]).toFixed(2),
     });
   }
 

@@ -23,6 +23,14 @@ export interface SessionView {
   readonly elapsedSeconds: number;
 }
 
+/**
+ * Why a point still says `offline` at start-up: it is registering (commands do not flow yet), or
+ * it waits for a Monitor's first probe until `until` (epoch ms; `--monitor-wait`).
+ */
+export type StartupView =
+  | { readonly phase: "registering" }
+  | { readonly phase: "waiting_for_monitor"; readonly until: number; readonly waitSeconds: number };
+
 /** What an operator sees of a charging point at one moment. */
 export interface EngineSnapshot {
   readonly cpId: string;
@@ -40,6 +48,8 @@ export interface EngineSnapshot {
   /** Epoch ms since which Central is unreachable, or null while it is there (or never seen). */
   readonly centralAwaySince: number | null;
   readonly session: SessionView | null;
+  /** Why the point is not open for sessions yet, or null once it is (or is shutting down). */
+  readonly startup: StartupView | null;
 }
 
 /** A charging point as an operator's screen uses it. */

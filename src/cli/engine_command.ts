@@ -35,6 +35,15 @@ export type CliResult =
   /** Help, version or an error was printed; exit with `code`. */
   | { readonly kind: "exit"; readonly code: number };
 
+/** Examples shown by `--help`: a first run, a lab without a Monitor, a real site, a container. */
+export const ENGINE_EXAMPLES: readonly string[] = [
+  "ev-cp-engine                                        # CP_001 against localhost:9092",
+  "ev-cp-engine --monitor-wait 0 --local-user alice    # a lab: available at once, M starts a session",
+  "ev-cp-engine --cp-id CP_007 --health-port 5107 --kafka-broker kafka1:9092,kafka2:9092",
+  "CP_ID=CP_002 KAFKA_BROKER=kafka:9092 ev-cp-engine --log-format json",
+  "ev-cp-engine send charging_started --cp-id CP_001 --user alice",
+];
+
 /** Builds the `ev-cp-engine` command line. */
 export function buildCli(io: CliIo): Command {
   const program = newCommand(
@@ -46,10 +55,13 @@ export function buildCli(io: CliIo): Command {
     .version(versionText(), "-V, --version", "print the version, the Deno version and target")
     .addHelpText(
       "after",
-      "\nCommands:\n  probe [--host H] [--port P] [--framed] [--timeout S]  ask an engine's health " +
-        "port once (exit 0: OK, 1: KO, 2: no answer); see `ev-cp-engine probe --help`" +
-        "\n  fleet --count N | --file F  many charging points in one process, with optional " +
-        "auto sessions and chaos; see `ev-cp-engine fleet --help`",
+      "\nCommands (`ev-cp-engine <command> --help` for each):" +
+        "\n  probe  ask an engine's health port once (exit 0: OK, 1: KO, 2: no answer)" +
+        "\n  fleet  many charging points in one process, with optional auto sessions and chaos" +
+        "\n  send   play Central: send a command to a point (charging_started, CP_FAULT, ...)" +
+        `\n\nExamples:\n${ENGINE_EXAMPLES.map((line) => `  ${line}`).join("\n")}` +
+        "\n\nWithout a broker the engine starts anyway, keeps its events and retries; in the " +
+        "source tree `deno task dev` starts a local broker and the engine together.",
     );
   return addSettings(program).addOption(new Option("--no-console", "same as --console off"));
 }

@@ -48,6 +48,13 @@ import { VERSION } from "./version.ts";
 /** The name of the sub-command, as typed after `ev-cp-engine`. */
 export const FLEET_COMMAND = "fleet";
 
+/** Examples shown by `fleet --help` (docs/fleet.md explains them). */
+export const FLEET_EXAMPLES: readonly string[] = [
+  "ev-cp-engine fleet --count 100 --health-port-base 0 --monitor-wait 0",
+  "ev-cp-engine fleet --count 1000 --auto-sessions 20 --time-scale 60 --seed 7",
+  "ev-cp-engine fleet --file fleet.yaml --chaos 2 --fault-seconds 30-120",
+];
+
 /** Everything the fleet sub-command was given, after defaults. */
 export interface FleetCliConfig {
   readonly engine: EngineConfig;
@@ -92,7 +99,11 @@ export async function parseFleetCli(
     "Many charging points in one process: one Kafka producer and consumer, one charging " +
       "worker, one health port per point. Optionally drives sessions and faults by itself.",
     io,
-  ).version(VERSION, "-V, --version", "print the version");
+  ).version(VERSION, "-V, --version", "print the version")
+    .addHelpText(
+      "after",
+      `\nExamples:\n${FLEET_EXAMPLES.map((line) => `  ${line}`).join("\n")}`,
+    );
   addSettings(command, FLEET_SETTINGS);
   addSettings(command, engineTable, FLEET_HELP);
   command.addOption(

@@ -78,6 +78,12 @@ function buildProbeCommand(io: ProbeIo): Command {
         `the engine's health port (default: $${PORT_ENV}, else ${DEFAULT_PORT})`,
       ).argParser(parsePort),
     )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  ev-cp-engine probe                      # 127.0.0.1, port $HEALTH_PORT or 5100" +
+        "\n  ev-cp-engine probe --host 10.0.0.7 --port 5102 --timeout 1" +
+        "\n  ev-cp-engine probe --framed && echo healthy",
+    )
     .addOption(new Option("--framed", "use the framed request (<STX>STATUS?<ETX><LRC>)"))
     .addOption(
       new Option("--timeout <s>", "seconds to wait for the answer")

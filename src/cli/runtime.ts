@@ -30,6 +30,14 @@ import { WebPanel } from "../adapters/web/server.ts";
 import { chargePointSettings, type EngineConfig } from "./settings.ts";
 import { VERSION } from "./version.ts";
 
+/**
+ * What the "Kafka is unreachable" warning suggests (repeated once a minute): the two ways out
+ * for a newcomer whose first run finds no broker.
+ */
+export const UNREACHABLE_HINT =
+  "Is the address right (--kafka-broker, KAFKA_BROKER)? No broker yet: in the source tree, " +
+  "`deno task kafka` starts a local one on localhost:9092 (`deno task dev` starts it by itself).";
+
 /** What makes one process's adapters: a single point's, or a fleet's. */
 export interface RuntimePlan {
   readonly config: EngineConfig;
@@ -87,6 +95,7 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     cpEventsTopic: config.cpEventsTopic,
     centralEventsTopic: config.centralEventsTopic,
     drainRatePerSecond: plan.drainRatePerSecond,
+    unreachableHint: UNREACHABLE_HINT,
   }, {
     logger: plan.logCpId === undefined ? kafkaLog : kafkaLog.with({ cp_id: plan.logCpId }),
     clock: systemClock,

@@ -43,6 +43,11 @@ export interface TerminalOptions {
   readonly rows?: number;
   /** Extra environment of the engine (NO_COLOR is not set unless given here). */
   readonly env?: Record<string, string>;
+  /**
+   * The whole command to run instead of the start task's engine (e.g. `bash tools/bootstrap.sh
+   * dev`); `args` are appended to it.
+   */
+  readonly command?: readonly string[];
 }
 
 /** An engine running in its own tmux pane. */
@@ -67,7 +72,9 @@ export class TerminalEngine {
       const value = Deno.env.get(name);
       if (value !== undefined) env[name] = value;
     }
-    const engine = [Deno.execPath(), ...(await startTaskArgs()), ...args];
+    const engine = options.command === undefined
+      ? [Deno.execPath(), ...(await startTaskArgs()), ...args]
+      : [...options.command, ...args];
     try {
       await terminal.#tmux(["-f", "/dev/null", "new-session", "-d", "-s", "idle"], env);
       await terminal.#tmux([

@@ -236,7 +236,9 @@ export class OperatorConsole implements OperatorView {
 
   async #readKeys(): Promise<void> {
     const buffer = new Uint8Array(256);
-    while (this.#active) {
+    // No read after the quit key: a read still waiting for a key when the program ends keeps
+    // `deno run --watch` (deno task dev) from seeing that it ended.
+    while (this.#active && !this.#quitting) {
       let read: number | null;
       try {
         read = await this.#terminal.read(buffer);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EngineSnapshot } from "../../app/view.ts";
+import type { EngineSnapshot, StartupView } from "../../app/view.ts";
 import type { PlugInMode, Status } from "../../domain/charge_point.ts";
 
 /** What the panel is drawn from at one moment. */
@@ -163,9 +163,25 @@ function kafkaSegments(kafka: PanelView["kafka"]): Segment[] {
   return [{ text: "Kafka " }, { text: `connected${queued}`, style: "green" }];
 }
 
+/**
+ * Why the point is still offline at start-up. The wait for a Monitor is the surprise (20 s by
+ * default, docs/decisions.md): say how long is left and how a lab without a Monitor skips it.
+ */
+export function startupText(startup: StartupView, now: number): string {
+  if (startup.phase === "registering") {
+    return " Starting: registering with Central, waiting for commands to flow";
+  }
+  const left = Math.max(0, Math.ceil((startup.until - now) / 1000));
+  return ` Offline until a Monitor watches (3 probes) or ${left} s pass ` +
+    `(--monitor-wait ${startup.waitSeconds}; 0 in a lab without a Monitor)`;
+}
+
 function sessionLines(view: PanelView): Line[] {
   const { snapshot } = view;
   const session = snapshot.session;
+  if (session === null && snapshot.startup !== null && snapshot.status === "offline") {
+    return [[{ text: startupText(snapshot.startup, view.now), style: "dim" }]];
+  }
   if (session === null) {
     const vehicle = view.plugInMode === "manual"
       ? (snapshot.vehiclePluggedIn ? " · vehicle plugged in" : " · no vehicle")

@@ -55,6 +55,13 @@ export interface KafkaSettings {
   /** Longest wait between two connection attempts (default 5 s). */
   readonly maxBackoffMs?: number;
   /**
+   * What the unreachable warning suggests, e.g. how to start a local broker; it is repeated with
+   * the warning once a minute while Kafka stays unreachable.
+   */
+  readonly unreachableHint?: string;
+  /** How often the unreachable warning is repeated (default {@linkcode UNREACHABLE_REPEAT_MS}). */
+  readonly unreachableRepeatMs?: number;
+  /**
    * Added to every message sent as `engine_instance` (when set): the id of this engine process,
    * so that two engines running as the same cp id can tell each other apart. Stamped when sent,
    * not when stored: a backlog left by a crashed run goes out under the instance that sends it.
@@ -89,6 +96,8 @@ const DEFAULT_MAX_BACKOFF_MS = 5_000;
 const STORE_RETRY_MS = 1_000;
 const BATCH_SIZE = 100;
 const CONNECT_TIMEOUT_MS = 3_000;
+/** While Kafka stays unreachable, the warning is repeated this often (one line, never more). */
+export const UNREACHABLE_REPEAT_MS = 60_000;
 /** Send retries made quickly (a leader change) before backing off as for a lost broker. */
 const QUICK_SEND_RETRIES = 15;
 /** How long closing waits for kafkajs to disconnect. */
@@ -139,6 +148,11 @@ export class KafkaBus implements EventBus {
   #connected = false;
   #everConnected = false;
   #unreachableSaid = false;
+  /** When the current outage was first reported, and when it was last reported (epoch ms). */
+  #unreachableSince = 0;
+  #unreachableSaidAt = 0;
+  /** Events an earlier run left in the outbox: they are a backlog even on the first connection. */
+  readonly #leftByEarlierRun: boolean;
   #connecting: Promise<boolean> | null = null;
   #attempt = 0;
   #draining = false;
@@ -171,6 +185,7 @@ export class KafkaBus implements EventBus {
     this.#log = deps.logger;
     this.#clock = deps.clock;
     this.#outbox = deps.outbox ?? new MemoryOutbox();
+    this.#leftByEarlierRun = this.#outbox.size() > 0;
     this.#random = deps.random ?? systemRandom;
     const kafkaLog = deps.logger.getChild("kafkajs");
     const createClient = deps.createClient ?? ((config: KafkaConfig) => new Kafka(config));
@@ -441,22 +456,24 @@ export class KafkaBus implements EventBus {
 
   #onConnected(): void {
     const wasBack = this.#everConnected;
+    const afterOutage = this.#unreachableSaid || wasBack;
     this.#connected = true;
     this.#everConnected = true;
     this.#attempt = 0;
-    if (this.#unreachableSaid || wasBack) {
-      this.#log.info("Kafka is reachable again at {brokers} ({backlog} events to deliver)", {
-        brokers: this.#settings.brokers.join(","),
-        backlog: this.#storedCount(),
-      });
+    const backlog = this.#storedCount();
+    const brokers = this.#settings.brokers.join(",");
+    const waiting = backlog === 0 ? "" : ` (${countOf(backlog, "event")} to deliver)`;
+    if (wasBack) {
+      this.#log.info("Kafka is reachable again at {brokers}{waiting}", { brokers, waiting });
     } else {
-      this.#log.info("Kafka connected ({backlog} events to deliver)", {
-        backlog: this.#storedCount(),
+      this.#log.info("Kafka connected at {brokers}{waiting}", {
+        brokers,
+        waiting: afterOutage || this.#leftByEarlierRun ? waiting : "",
       });
     }
     // A backlog left by an outage, or by an earlier run in the durable outbox, drains at the
-    // bounded rate.
-    this.#backlogMode = this.#storedCount() > 0;
+    // bounded rate. The events of a first start (the registration) are no backlog.
+    this.#backlogMode = backlog > 0 && (afterOutage || this.#leftByEarlierRun);
     this.#backlogSince = this.#clock.now();
     this.#unreachableSaid = false;
     this.#keepConsumerRunning();
@@ -469,11 +486,32 @@ export class KafkaBus implements EventBus {
     this.#failureWaiters = [];
     for (const resolve of waiters) resolve();
     this.#attempt++;
+    const now = this.#clock.now();
+    const brokers = this.#settings.brokers.join(",");
+    const hint = this.#settings.unreachableHint === undefined
+      ? ""
+      : ` ${this.#settings.unreachableHint}`;
     if (!this.#unreachableSaid) {
       this.#unreachableSaid = true;
+      this.#unreachableSince = now;
+      this.#unreachableSaidAt = now;
       this.#log.warn(
-        "Kafka is unreachable at {brokers}: {cause}. Retrying in the background; events are kept until it is back",
-        { brokers: this.#settings.brokers.join(","), cause: describeError(error) },
+        "Kafka is unreachable at {brokers}: {cause}. Retrying in the background; events are kept until it is back.{hint}",
+        { brokers, cause: describeError(error), hint },
+      );
+    } else if (
+      now - this.#unreachableSaidAt >= (this.#settings.unreachableRepeatMs ?? UNREACHABLE_REPEAT_MS)
+    ) {
+      // Said again once a minute: a first warning scrolled away must not leave a silent engine.
+      this.#unreachableSaidAt = now;
+      this.#log.warn(
+        "Kafka is still unreachable at {brokers} after {seconds} s: {cause}.{hint}",
+        {
+          brokers,
+          seconds: Math.round((now - this.#unreachableSince) / 1000),
+          cause: describeError(error),
+          hint,
+        },
       );
     } else {
       this.#log.debug("Kafka still unreachable (attempt {attempt}): {cause}", {
@@ -777,6 +815,11 @@ export class KafkaBus implements EventBus {
       this.#sleepers.add(done);
     });
   }
+}
+
+/** `1 event`, `2 events`. */
+export function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 /** Wait before the `attempt`-th retry of the command consumer: 0.5 s doubling to 10 s, jittered. */
