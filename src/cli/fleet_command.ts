@@ -43,8 +43,8 @@ import {
 } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
-/** The name of the sub-command, as typed after `ev-cp-engine`. */
-export const FLEET_COMMAND = "fleet";
+import { FLEET_COMMAND } from "./command_names.ts";
+export { FLEET_COMMAND };
 
 /** Everything the fleet sub-command was given, after defaults. */
 export interface FleetCliConfig {

@@ -92,6 +92,8 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const QUICK_SEND_RETRIES = 15;
 /** How long closing waits for kafkajs to disconnect. */
 const CLOSE_WAIT_MS = 300;
+/** The longest the command consumer's fetch waits on an idle topic (see #startConsumer). */
+export const COMMAND_FETCH_WAIT_MS = 2_000;
 /** Events kept in memory while the store fails, before old progress samples are let go. */
 const MAX_UNSTORED = 10_000;
 
@@ -561,13 +563,17 @@ export class KafkaBus implements EventBus {
       groupId: this.#settings.groupId,
       // Commands, not throughput: answer a fetch as soon as one message is there (minBytes 1).
       // The broker holds an empty fetch up to maxWaitTimeInMs and answers the moment a command
-      // arrives, so a longer wait costs no latency; it only makes idle polling cheaper (100 ms
-      // polls were about 0.5 % of a core; see `deno task bench engine`).
-      maxWaitTimeInMs: 500,
+      // arrives, so a longer wait costs no latency; it only makes idle polling cheaper. Every
+      // idle request costs the engine a socket write and a read, and they were most of its idle
+      // CPU (2 s fetches and 3 s heartbeats: under 1 request a second instead of 3; see
+      // docs/benchmarks.md). The first fetch of a new group waits the whole time, which start-up
+      // hides: `available` waits 6 s after the registration anyway.
+      maxWaitTimeInMs: COMMAND_FETCH_WAIT_MS,
       minBytes: 1,
+      // kafkajs heartbeats between fetches; 10 s still evicts a killed engine's member quickly.
       sessionTimeout: 10_000,
       rebalanceTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      heartbeatInterval: 3_000,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     this.#consumer = consumer;

@@ -1,0 +1,11 @@
+/**
+ * The names of the sub-commands, apart from the commands themselves, so that `main.ts` can pick
+ * one without loading the others.
+ *
+ * @module
+ */
+
+/** `ev-cp-engine probe ...`: ask an engine's health port once. */
+export const PROBE_COMMAND = "probe";
+/** `ev-cp-engine fleet ...`: many charging points in one process. */
+export const FLEET_COMMAND = "fleet";
