@@ -222,6 +222,11 @@ export interface EventBus extends EventPublisher, BusStatus {
    * the bus has then stopped, and the process should exit with the error's message.
    */
   readonly authenticationFailure: Promise<Error>;
+  /**
+   * Stops consuming commands while events still go out: shutdown has begun. The consumer leaves
+   * its group in the background ({@linkcode EventBus.close} waits for it a little).
+   */
+  stopCommands(): void;
   /** Stops consuming, delivers nothing more, and disconnects. */
   close(): Promise<void>;
 }

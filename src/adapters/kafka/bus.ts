@@ -92,8 +92,10 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const QUICK_SEND_RETRIES = 15;
 /** How long closing waits for kafkajs to disconnect. */
 const CLOSE_WAIT_MS = 300;
+/** Beyond the fetch in flight, what leaving the command group may take. */
+const LEAVE_MARGIN_MS = 200;
 /** The longest the command consumer's fetch waits on an idle topic (see #startConsumer). */
-export const COMMAND_FETCH_WAIT_MS = 2_000;
+export const COMMAND_FETCH_WAIT_MS = 1_000;
 /** Events kept in memory while the store fails, before old progress samples are let go. */
 const MAX_UNSTORED = 10_000;
 
@@ -133,6 +135,9 @@ export class KafkaBus implements EventBus {
   readonly #producer: Producer;
   #consumer: Consumer | null = null;
   #consumerStarting = false;
+  /** The command consumer's disconnect once stopCommands ran, and until when to wait for it. */
+  #consumerLeaving: Promise<void> | null = null;
+  #consumerLeaveDeadline = 0;
   #lastStoredCount = 0;
   #sendingFromMemory = false;
   #sendFailures = 0;
@@ -279,25 +284,40 @@ export class KafkaBus implements EventBus {
   #storeUnstored(): void {
     if (this.#sendingFromMemory) return;
     while (this.#unstored.length > 0) {
-      const { event, alongside } = this.#unstored[0]!;
+      const { alongside } = this.#unstored[0]!;
+      // Plain events in a row are committed together: one fsync for all of them (a fleet's
+      // progress samples of one tick, a status and its progress), each kept all the same.
+      let count = 1;
+      if (alongside === undefined) {
+        while (
+          count < this.#unstored.length && this.#unstored[count]!.alongside === undefined
+        ) count++;
+      }
+      const run = this.#unstored.slice(0, count);
       try {
-        if (alongside === undefined) {
-          this.#outbox.append(event);
+        if (alongside !== undefined) {
+          this.#outbox.atomically(() => {
+            this.#outbox.append(run[0]!.event);
+            alongside();
+          });
+        } else if (count === 1) {
+          this.#outbox.append(run[0]!.event);
         } else {
           this.#outbox.atomically(() => {
-            this.#outbox.append(event);
-            alongside();
+            for (const waiting of run) this.#outbox.append(waiting.event);
           });
         }
       } catch (error) {
         this.#reportStoreFailure(error);
         return;
       }
-      this.#unstored.shift();
-      this.#log.debug("Stored {event_type} {message_id} in the outbox", {
-        event_type: event.value.event_type,
-        message_id: event.value.message_id,
-      });
+      this.#unstored.splice(0, count);
+      for (const { event } of run) {
+        this.#log.debug("Stored {event_type} {message_id} in the outbox", {
+          event_type: event.value.event_type,
+          message_id: event.value.message_id,
+        });
+      }
     }
     if (this.#storeFailing) {
       this.#storeFailing = false;
@@ -350,18 +370,35 @@ export class KafkaBus implements EventBus {
     return Promise.resolve();
   }
 
+  /**
+   * Stops consuming commands (shutdown has begun: the points ignore them from now on) while
+   * events still go out. The command consumer leaves its group only once its fetch in flight
+   * ends (up to {@linkcode COMMAND_FETCH_WAIT_MS}): starting now, while the points shut down,
+   * lets it leave in time, so that an engine restarted at once joins without waiting for the
+   * broker to time the old member out.
+   */
+  stopCommands(): void {
+    this.#commandHandler = null;
+    const consumer = this.#consumer;
+    this.#consumer = null;
+    if (consumer === null) return;
+    this.#consumerLeaveDeadline = this.#clock.now() + COMMAND_FETCH_WAIT_MS + LEAVE_MARGIN_MS;
+    this.#consumerLeaving = consumer.disconnect().catch(() => {});
+  }
+
   /** Stops consuming, delivers nothing more, and disconnects. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
     for (const stopSleeping of [...this.#sleepers]) stopSleeping();
-    const consumer = this.#consumer;
-    this.#consumer = null;
-    // A broker that does not answer must not hold the shutdown past its deadline.
+    this.stopCommands();
+    // A broker that does not answer must not hold the shutdown past its deadline; a consumer
+    // leaving its group gets the end of its fetch.
+    const wait = Math.max(CLOSE_WAIT_MS, this.#consumerLeaveDeadline - this.#clock.now());
     let timer: unknown = null;
     await Promise.race([
-      Promise.allSettled([consumer?.disconnect(), this.#producer.disconnect()]),
-      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), CLOSE_WAIT_MS)),
+      Promise.allSettled([this.#consumerLeaving, this.#producer.disconnect()]),
+      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), wait)),
     ]);
     this.#clock.clearTimeout(timer);
     try {
@@ -565,9 +602,10 @@ export class KafkaBus implements EventBus {
       // The broker holds an empty fetch up to maxWaitTimeInMs and answers the moment a command
       // arrives, so a longer wait costs no latency; it only makes idle polling cheaper. Every
       // idle request costs the engine a socket write and a read, and they were most of its idle
-      // CPU (2 s fetches and 3 s heartbeats: under 1 request a second instead of 3; see
-      // docs/benchmarks.md). The first fetch of a new group waits the whole time, which start-up
-      // hides: `available` waits 6 s after the registration anyway.
+      // CPU (1 s fetches and 3 s heartbeats: 1.3 requests a second instead of 3; 2 s fetches
+      // saved little more, see docs/benchmarks.md). The first fetch of a new group waits the
+      // whole time, which start-up hides: `available` waits 6 s after the registration anyway.
+      // Leaving the group waits for the fetch in flight: see stopCommands.
       maxWaitTimeInMs: COMMAND_FETCH_WAIT_MS,
       minBytes: 1,
       // kafkajs heartbeats between fetches; 10 s still evicts a killed engine's member quickly.

@@ -30,6 +30,8 @@ export const DUPLICATE_REPORT_INTERVAL_MS = 60_000;
 export const GROUP_CHECK_INTERVAL_MS = 30_000;
 /** The longest a fetch of the read-back consumer waits on an idle topic. */
 const WATCH_FETCH_WAIT_MS = 5_000;
+/** How long closing waits for kafkajs to disconnect. */
+const CLOSE_WAIT_MS = 300;
 
 /** One member of a consumer group, as the broker describes it. */
 export interface GroupMember {
@@ -244,7 +246,14 @@ export class DuplicateEngineWatch implements DuplicateWatch {
     this.#groupTimer = null;
     const consumer = this.#consumer;
     this.#consumer = null;
-    await Promise.allSettled([consumer?.disconnect(), this.#admin?.disconnect()]);
+    // kafkajs lets a consumer's fetch finish before it leaves (up to the 5 s fetch wait): the
+    // shutdown does not wait for that, its group is this process's own and goes with it.
+    let timer: unknown = null;
+    await Promise.race([
+      Promise.allSettled([consumer?.disconnect(), this.#admin?.disconnect()]),
+      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), CLOSE_WAIT_MS)),
+    ]);
+    this.#clock.clearTimeout(timer);
   }
 
   #onEvent(value: Uint8Array | null): void {
