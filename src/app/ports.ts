@@ -107,6 +107,13 @@ export interface Outbox {
   replace(seq: number, event: OutboundEvent): void;
   /** Runs `work` in one transaction: every change it makes to the store happens, or none. */
   atomically(work: () => void): void;
+  /**
+   * Resolves once every change committed so far would survive a power cut (a crash of the
+   * process alone loses nothing committed in any case); rejects when the disk fails. The bus
+   * waits for it before sending a ticket: a ticket on the wire whose journal deletion a power
+   * cut undid would be sent twice.
+   */
+  durable(): Promise<void>;
   /** How many events wait. */
   size(): number;
   /** Releases resources. */

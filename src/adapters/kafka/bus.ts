@@ -158,6 +158,8 @@ export class KafkaBus implements EventBus {
   /** Events the outbox could not store yet, oldest first (see #storeUnstored). */
   readonly #unstored: { event: OutboundEvent; alongside?: () => void }[] = [];
   #storeFailing = false;
+  /** A ticket was stored whose commit may not be on disk yet (see #drain). */
+  #ticketNotDurable = false;
   #backlogSince = 0;
   #failureWaiters: (() => void)[] = [];
   #reportAuthenticationFailure: (failure: KafkaAuthenticationError) => void = () => {};
@@ -300,6 +302,7 @@ export class KafkaBus implements EventBus {
             this.#outbox.append(run[0]!.event);
             alongside();
           });
+          this.#ticketNotDurable = true;
         } else if (count === 1) {
           this.#outbox.append(run[0]!.event);
         } else {
@@ -688,6 +691,20 @@ export class KafkaBus implements EventBus {
         if (!(await this.#ensureConnected())) break;
         // Connecting may have found a backlog: then only a rate-sized batch goes.
         if (this.#backlogMode) batch = batch.slice(0, this.#drainBatchSize());
+        if (this.#ticketNotDurable) {
+          // A ticket goes out only once it, and its journal's deletion, would survive a power
+          // cut: else the restarted engine would recover the session and send a second one.
+          // Other events need not wait: sent before their fsync, they are delivered either way.
+          this.#ticketNotDurable = false;
+          try {
+            await this.#outbox.durable();
+          } catch (error) {
+            this.#ticketNotDurable = true;
+            this.#reportStoreFailure(error);
+            await this.#sleep(STORE_RETRY_MS);
+            continue;
+          }
+        }
         const started = this.#clock.now();
         try {
           await this.#send(batch);
