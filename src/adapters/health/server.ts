@@ -94,7 +94,6 @@ const defaultLogger = engineLogger("health");
 /** One accepted client: its socket, its receive buffer and when it last made a request. */
 interface Connection {
   readonly conn: Deno.TcpConn;
-  readonly remote: string;
   /** The client's address (without the port). */
   readonly host: string;
   /** When it last did something useful (accepted, answered): the quietest goes first. */
@@ -108,6 +107,8 @@ interface Connection {
   /** The idle sweep's tick at the last valid request (or at accept). */
   lastActiveTick: number;
   closed: boolean;
+  /** Its read loop, until it ends. */
+  loop: Promise<void> | null;
 }
 
 /** What the read loop does after handling the bytes it has. */
@@ -136,7 +137,12 @@ export class HealthServer {
   readonly #idleTimeoutMs: number;
   /** Idle connections are found by a periodic sweep, not by a timer per connection. */
   readonly #clock: Clock;
-  readonly #idleSweep: unknown;
+  /**
+   * The sweep's timer runs only while connections are open: an idle port (no Monitor connected
+   * between probes, and every port of a fleet but the probed ones) wakes nothing.
+   */
+  #idleSweep: unknown = null;
+  readonly #idleTickMs: number;
   readonly #idleTicks: number;
   #tick = 0;
   readonly #maxLineBytes: number;
@@ -182,7 +188,7 @@ export class HealthServer {
     const tickMs = Math.max(1, Math.min(MAX_IDLE_TICK_MS, Math.ceil(this.#idleTimeoutMs / 4)));
     this.#idleTicks = Math.ceil(this.#idleTimeoutMs / tickMs);
     this.#clock = options.clock ?? systemClock;
-    this.#idleSweep = this.#clock.setInterval(() => this.#closeIdleConnections(), tickMs);
+    this.#idleTickMs = tickMs;
     this.#acceptLoop = this.#accept();
   }
 
@@ -263,7 +269,8 @@ export class HealthServer {
 
   async #shutdown(): Promise<void> {
     this.#closing = true;
-    this.#clock.clearInterval(this.#idleSweep);
+    if (this.#idleSweep !== null) this.#clock.clearInterval(this.#idleSweep);
+    this.#idleSweep = null;
     try {
       this.#listener.close();
     } catch {
@@ -340,18 +347,16 @@ export class HealthServer {
     }
     if (quietest === null) return;
     this.#log.debug("Health connection from {remote} closed to make room for {host}", {
-      remote: quietest.remote,
+      remote: remoteOf(quietest),
       host,
     });
     this.#closeConnection(quietest);
   }
 
   #serve(conn: Deno.TcpConn): void {
-    const address = conn.remoteAddr;
     const connection: Connection = {
       conn,
-      remote: `${address.hostname}:${address.port}`,
-      host: address.hostname,
+      host: conn.remoteAddr.hostname,
       lastActivity: ++this.#activity,
       buffer: new Uint8Array(Math.min(INITIAL_BUFFER_BYTES, this.#maxLineBytes + READ_ROOM_BYTES)),
       start: 0,
@@ -359,6 +364,7 @@ export class HealthServer {
       mode: "unknown",
       lastActiveTick: this.#tick,
       closed: false,
+      loop: null,
     };
     try {
       conn.setNoDelay(true);
@@ -366,15 +372,26 @@ export class HealthServer {
       // Only latency is at stake.
     }
     this.#connections.add(connection);
+    this.#idleSweep ??= this.#clock.setInterval(
+      () => this.#closeIdleConnections(),
+      this.#idleTickMs,
+    );
     let fromHost = this.#byHost.get(connection.host);
     if (fromHost === undefined) this.#byHost.set(connection.host, fromHost = new Set());
     fromHost.add(connection);
     // Not awaited: every connection is served concurrently with the others and with accept().
-    const loop = this.#readLoop(connection).finally(() => {
+    connection.loop = this.#serveUntilClosed(connection);
+    this.#connectionLoops.add(connection.loop);
+  }
+
+  async #serveUntilClosed(connection: Connection): Promise<void> {
+    try {
+      await this.#readLoop(connection);
+    } finally {
       this.#closeConnection(connection);
-      this.#connectionLoops.delete(loop);
-    });
-    this.#connectionLoops.add(loop);
+      // Set just after this started: the read above has awaited since.
+      if (connection.loop !== null) this.#connectionLoops.delete(connection.loop);
+    }
   }
 
   async #readLoop(connection: Connection): Promise<void> {
@@ -386,7 +403,7 @@ export class HealthServer {
       } catch (error) {
         if (!connection.closed) {
           this.#log.debug("Health connection from {remote} failed while reading: {error}", {
-            remote: connection.remote,
+            remote: remoteOf(connection),
             error,
           });
         }
@@ -440,14 +457,14 @@ export class HealthServer {
       connection.start += frame.consumed;
       if (frame.kind === "bad_lrc") {
         this.#log.debug("Health frame from {remote} has a bad LRC: NACK", {
-          remote: connection.remote,
+          remote: remoteOf(connection),
         });
         replies.push(NACK_REPLY);
       } else if (isStatusRequest(buffer, frame.payloadStart, frame.payloadEnd)) {
         replies.push(this.#probe(connection) === "OK" ? OK_FRAME_REPLY : KO_FRAME_REPLY);
       } else {
         this.#log.debug("Unknown health frame from {remote}: {request}", {
-          remote: connection.remote,
+          remote: remoteOf(connection),
           request: printable(buffer, frame.payloadStart, frame.payloadEnd),
         });
         replies.push(ERR_FRAME_REPLY);
@@ -478,7 +495,7 @@ export class HealthServer {
       return this.#probe(connection) === "OK" ? OK_LINE : KO_LINE;
     }
     this.#log.debug("Unknown health request from {remote}: {request}", {
-      remote: connection.remote,
+      remote: remoteOf(connection),
       request: printable(buffer, start, end),
     });
     return ERR_LINE;
@@ -517,7 +534,7 @@ export class HealthServer {
   ): Promise<Verdict> {
     this.#log.debug(
       "Health request from {remote} is longer than {max} bytes: answered and disconnected",
-      { remote: connection.remote, max: this.#maxLineBytes },
+      { remote: remoteOf(connection), max: this.#maxLineBytes },
     );
     replies.push(rejection);
     connection.start = connection.end;
@@ -538,7 +555,7 @@ export class HealthServer {
     } catch (error) {
       if (!connection.closed) {
         this.#log.debug("Health connection from {remote} failed while writing: {error}", {
-          remote: connection.remote,
+          remote: remoteOf(connection),
           error,
         });
         this.#closeConnection(connection);
@@ -565,11 +582,16 @@ export class HealthServer {
   }
 
   #closeIdleConnections(): void {
+    if (this.#connections.size === 0) {
+      this.#clock.clearInterval(this.#idleSweep);
+      this.#idleSweep = null;
+      return;
+    }
     this.#tick++;
     for (const connection of this.#connections) {
       if (this.#tick - connection.lastActiveTick <= this.#idleTicks) continue;
       this.#log.debug("Health connection from {remote} idle for {timeout} ms: closed", {
-        remote: connection.remote,
+        remote: remoteOf(connection),
         timeout: this.#idleTimeoutMs,
       });
       this.#closeConnection(connection);
@@ -594,6 +616,12 @@ function positive(value: number | undefined, fallback: number, name: string): nu
     throw new RangeError(`Invalid health server option ${name}: ${value}: expected an integer > 0`);
   }
   return value;
+}
+
+/** `host:port` of the client, for log lines only (not built for every probe). */
+function remoteOf(connection: Connection): string {
+  const address = connection.conn.remoteAddr;
+  return `${address.hostname}:${address.port}`;
 }
 
 function closeQuietly(conn: Deno.Conn): void {
