@@ -107,8 +107,6 @@ interface Connection {
   /** The idle sweep's tick at the last valid request (or at accept). */
   lastActiveTick: number;
   closed: boolean;
-  /** Its read loop, until it ends. */
-  loop: Promise<void> | null;
 }
 
 /** What the read loop does after handling the bytes it has. */
@@ -152,8 +150,11 @@ export class HealthServer {
   #lastProbeNoticeAt = Number.NEGATIVE_INFINITY;
   #activity = 0;
   readonly #connections = new Set<Connection>();
-  readonly #byHost = new Map<string, Set<Connection>>();
-  readonly #connectionLoops = new Set<Promise<void>>();
+  // Made with the first connection: a fleet's ten thousand ports are mostly never probed.
+  #byHost: Map<string, Set<Connection>> | null = null;
+  /** Read loops still running, and who waits for the last one to end (shutdown). */
+  #runningLoops = 0;
+  #loopsEnded: (() => void) | null = null;
   readonly #acceptLoop: Promise<void>;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -284,7 +285,9 @@ export class HealthServer {
     await this.#acceptLoop;
     // A connection accepted just before the listener closed may have been added since.
     for (const connection of this.#connections) this.#closeConnection(connection);
-    await Promise.all(this.#connectionLoops);
+    if (this.#runningLoops > 0) {
+      await new Promise<void>((resolve) => this.#loopsEnded = resolve);
+    }
     this.#log.info("Health server on {host}:{port} closed", {
       host: this.hostname,
       port: this.port,
@@ -334,7 +337,7 @@ export class HealthServer {
    * limit, the quietest connection (of that address, or of all) is closed to make room.
    */
   #makeSpaceFor(host: string): void {
-    const own = this.#byHost.get(host);
+    const own = this.#byHost?.get(host);
     let pool: Iterable<Connection> | null = null;
     if (own !== undefined && own.size >= this.#maxPerAddress) pool = own;
     else if (this.#connections.size >= this.#maxConnections) pool = this.#connections;
@@ -364,7 +367,6 @@ export class HealthServer {
       mode: "unknown",
       lastActiveTick: this.#tick,
       closed: false,
-      loop: null,
     };
     try {
       conn.setNoDelay(true);
@@ -376,12 +378,13 @@ export class HealthServer {
       () => this.#closeIdleConnections(),
       this.#idleTickMs,
     );
+    this.#byHost ??= new Map();
     let fromHost = this.#byHost.get(connection.host);
     if (fromHost === undefined) this.#byHost.set(connection.host, fromHost = new Set());
     fromHost.add(connection);
     // Not awaited: every connection is served concurrently with the others and with accept().
-    connection.loop = this.#serveUntilClosed(connection);
-    this.#connectionLoops.add(connection.loop);
+    this.#runningLoops++;
+    void this.#serveUntilClosed(connection);
   }
 
   async #serveUntilClosed(connection: Connection): Promise<void> {
@@ -389,8 +392,8 @@ export class HealthServer {
       await this.#readLoop(connection);
     } finally {
       this.#closeConnection(connection);
-      // Set just after this started: the read above has awaited since.
-      if (connection.loop !== null) this.#connectionLoops.delete(connection.loop);
+      this.#runningLoops--;
+      if (this.#runningLoops === 0) this.#loopsEnded?.();
     }
   }
 
@@ -604,9 +607,9 @@ export class HealthServer {
     connection.closed = true;
     closeQuietly(connection.conn);
     this.#connections.delete(connection);
-    const fromHost = this.#byHost.get(connection.host);
+    const fromHost = this.#byHost?.get(connection.host);
     fromHost?.delete(connection);
-    if (fromHost?.size === 0) this.#byHost.delete(connection.host);
+    if (fromHost?.size === 0) this.#byHost?.delete(connection.host);
   }
 }
 
