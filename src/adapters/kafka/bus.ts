@@ -86,7 +86,12 @@ const INITIAL_BACKOFF_MS = 250;
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 /** How often a failing outbox store is tried again. */
 const STORE_RETRY_MS = 1_000;
-const BATCH_SIZE = 100;
+/**
+ * Events per request to Kafka. A fleet of 10,000 points publishes 10,000 progress samples a
+ * second, and one request is on its way at a time (order): at 100 a request the delivery could
+ * fall behind whenever a round trip took over 10 ms (a busy broker or machine).
+ */
+const BATCH_SIZE = 500;
 const CONNECT_TIMEOUT_MS = 3_000;
 /** Send retries made quickly (a leader change) before backing off as for a lost broker. */
 const QUICK_SEND_RETRIES = 15;
@@ -158,6 +163,8 @@ export class KafkaBus implements EventBus {
   /** Events the outbox could not store yet, oldest first (see #storeUnstored). */
   readonly #unstored: { event: OutboundEvent; alongside?: () => void }[] = [];
   #storeFailing = false;
+  /** Events published in this turn are stored at its end (see publish). */
+  #storeScheduled = false;
   /** A ticket was stored whose commit may not be on disk yet (see #drain). */
   #ticketNotDurable = false;
   #backlogSince = 0;
@@ -239,12 +246,24 @@ export class KafkaBus implements EventBus {
     this.#wakeDrain();
   }
 
-  /** Stores the event and delivers it as soon as Kafka takes it. Never throws. */
+  /**
+   * Stores the event and delivers it as soon as Kafka takes it. Never throws. The event is
+   * stored at the end of the current turn of the event loop, with every other event published
+   * in it: one commit for a fleet's whole tick (10,000 progress samples) instead of one each.
+   * Nothing observable happens in between (no I/O runs within a turn, and nothing is sent before
+   * it is stored), so a crash loses no more than it did when each was stored at once.
+   */
   publish(event: OutboundEvent): void {
     this.#unstored.push({ event });
     this.#boundUnstored();
-    this.#storeUnstored();
-    this.#wakeDrain();
+    if (!this.#storeScheduled) {
+      this.#storeScheduled = true;
+      queueMicrotask(() => {
+        this.#storeScheduled = false;
+        this.#storeUnstored();
+        this.#wakeDrain();
+      });
+    }
   }
 
   /**
@@ -271,7 +290,8 @@ export class KafkaBus implements EventBus {
    * and registrations are kept, so memory stays bounded by what matters.
    */
   #boundUnstored(): void {
-    if (this.#unstored.length <= MAX_UNSTORED) return;
+    // While the store works, what waits here is this turn's events only (see publish).
+    if (!this.#storeFailing || this.#unstored.length <= MAX_UNSTORED) return;
     const index = this.#unstored.findIndex((waiting) =>
       waiting.alongside === undefined && waiting.event.value.event_type === "charging_progress"
     );
