@@ -58,6 +58,14 @@ export function binaryPermissionFlags(stateDir: string = DEFAULT_STATE_DIR): str
   ];
 }
 
+/**
+ * The V8 flags the engine runs with, from source and compiled. A young generation of at most
+ * 2 MB (V8's default grows it to 16 MB): short-lived garbage is collected sooner instead of
+ * being held, about 2 MB less for an idle point and about 50 MB less for a fleet of 10,000
+ * points charging, at no measurable CPU cost (docs/benchmarks.md).
+ */
+export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+
 /** The values (split at commas) of a `deno run` command line's `--allow-<name>=` flag, or `[]`. */
 export function allowedOf(commandLine: string, name: "read" | "write"): string[] {
   const prefix = `--allow-${name}=`;
@@ -89,7 +97,7 @@ export function sourceRunFlags(stateDir: string = DEFAULT_STATE_DIR): string[] {
 
 /** The commands of the tasks that run the engine from source, generated from the table. */
 export function engineTaskCommands(): Record<"dev" | "start" | "fleet", string> {
-  const flags = sourceRunFlags().join(" ");
+  const flags = [V8_FLAGS, ...sourceRunFlags()].join(" ");
   return {
     dev: `deno run --watch ${flags} main.ts`,
     start: `deno run ${flags} main.ts`,
