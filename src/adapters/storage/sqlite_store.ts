@@ -100,6 +100,10 @@ export class SqliteOutbox implements Outbox, SessionJournal {
   readonly #clearSession: StatementSync;
   #transactionDepth = 0;
   #closed = false;
+  /** Journal rows saved in this turn, by cp id, committed together at its end (see #save). */
+  readonly #journalWaiting = new Map<string, JournaledSession>();
+  #journalScheduled = false;
+  #journalFailure: unknown = null;
   /** The write-ahead log, opened for fsync once it exists. */
   #wal: Deno.FsFile | null = null;
   /** The fsync in progress, and whether commits made since it began wait for another one. */
@@ -298,25 +302,72 @@ export class SqliteOutbox implements Outbox, SessionJournal {
     };
   }
 
+  /**
+   * Journals a point's latest figures at the end of the current turn of the event loop, in one
+   * commit with every other point's of that turn: a fleet's 10,000 meter readings of a tick
+   * were 10,000 commits a second, most of a charging fleet's CPU. Nothing observable happens
+   * before the end of the turn (no I/O runs within it), so a crash loses no more than before;
+   * every other use of the store commits what waits first. A commit that fails keeps what waits
+   * for the next turn, and the next save throws its error (the caller says the journal fails).
+   */
   #save(cpId: string, session: JournaledSession): void {
     // A meter reading may still arrive while the engine shuts down.
     if (this.#closed) return;
-    this.#saveSession.run(cpId, session.sessionId, JSON.stringify(session), session.journaledAt);
-    if (this.#transactionDepth === 0) this.#committed();
+    this.#journalWaiting.set(cpId, session);
+    if (!this.#journalScheduled) {
+      this.#journalScheduled = true;
+      queueMicrotask(() => {
+        this.#journalScheduled = false;
+        try {
+          this.#commitJournal();
+        } catch (error) {
+          this.#journalFailure = error;
+        }
+      });
+    }
+    const failure = this.#journalFailure;
+    if (failure !== null) {
+      this.#journalFailure = null;
+      throw failure;
+    }
+  }
+
+  /** Commits the journal rows waiting (see #save); they stay waiting if that fails. */
+  #commitJournal(): void {
+    if (this.#journalWaiting.size === 0 || this.#closed) return;
+    const waiting = [...this.#journalWaiting];
+    this.#transaction(() => {
+      for (const [cpId, session] of waiting) {
+        this.#saveSession.run(
+          cpId,
+          session.sessionId,
+          JSON.stringify(session),
+          session.journaledAt,
+        );
+      }
+    }, true);
+    // Only what was committed: a save made meanwhile (inside a transaction's work) stays.
+    for (const [cpId, session] of waiting) {
+      if (this.#journalWaiting.get(cpId) === session) this.#journalWaiting.delete(cpId);
+    }
   }
 
   #load(cpId: string): JournaledSession | null {
+    this.#commitJournal();
     const row = this.#loadSession.get(cpId) as { session: string } | undefined;
     return row === undefined ? null : JSON.parse(row.session) as JournaledSession;
   }
 
   #clear(cpId: string, sessionId: string): void {
     if (this.#closed) return;
+    this.#commitJournal();
     this.#clearSession.run(cpId, sessionId);
     if (this.#transactionDepth === 0) this.#committed();
   }
 
   atomically(work: () => void): void {
+    // Rows waiting are committed on their own first: a failure of `work` must not undo them.
+    if (this.#transactionDepth === 0) this.#commitJournal();
     this.#transaction(work, true);
   }
 
@@ -353,6 +404,11 @@ export class SqliteOutbox implements Outbox, SessionJournal {
 
   close(): void {
     if (this.#closed) return;
+    try {
+      this.#commitJournal();
+    } catch {
+      // The disk fails: the journal keeps the figures of the last commit that worked.
+    }
     this.#closed = true;
     // Closing checkpoints the log into the database with fsyncs of its own.
     this.#db.close();
