@@ -82,3 +82,32 @@ Deno.test("stop resolves with the last reading when the Worker does not answer",
     await meter.close();
   }
 });
+
+Deno.test("the Worker runs only while something is metered: started by the first session, ended after the last", async () => {
+  const meter = new WorkerChargingMeter({ timeScale: 3600, tickMs: 50, idleRetireMs: 100 });
+  try {
+    assert.equal(meter.running, false, "an idle point runs no second isolate");
+    const first = Promise.withResolvers<MeterReading>();
+    meter.start("s1", PROFILE, 0, (reading) => first.resolve(reading));
+    assert.equal(meter.running, true);
+    meter.supply("s1");
+    await first.promise;
+    const final = await meter.stop("s1");
+    assert.ok(final !== null && final.sessionId === "s1");
+    const deadline = Date.now() + 5_000;
+    while (meter.running && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(meter.running, false, "ended once nothing is metered");
+    // A session after that starts a new Worker and is metered from zero as usual.
+    const again = Promise.withResolvers<MeterReading>();
+    meter.start("s2", PROFILE, 0, (reading) => {
+      if (reading.energyKwh > 0) again.resolve(reading);
+    });
+    meter.supply("s2");
+    assert.equal((await again.promise).sessionId, "s2");
+    await meter.stop("s2");
+  } finally {
+    await meter.close();
+  }
+});

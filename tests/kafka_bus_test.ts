@@ -12,6 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import type { KafkaConfig } from "kafkajs";
 import { KafkaBus } from "../src/adapters/kafka/bus.ts";
 import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
+import { MemoryOutbox } from "../src/adapters/storage/memory_store.ts";
 import { systemClock } from "../src/adapters/clock.ts";
 import { memorySink, resetLogging, setupLogging } from "../src/adapters/logging.ts";
 
@@ -132,5 +133,85 @@ Deno.test("a store that cannot be read is said once and retried, never a crash",
     await bus.close();
     await resetLogging();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** An outbox whose fsync completes only when the test says so. */
+class SlowDiskOutbox extends MemoryOutbox {
+  #pending: (() => void)[] = [];
+  #asked = Promise.withResolvers<void>();
+  override durable(): Promise<void> {
+    this.#asked.resolve();
+    return new Promise((resolve) => this.#pending.push(resolve));
+  }
+  /** Resolves once someone waits for the disk (the bus, before it sends a ticket). */
+  get asked(): Promise<void> {
+    return this.#asked.promise;
+  }
+  /** Completes every fsync asked for so far. */
+  syncNow(): void {
+    for (const resolve of this.#pending.splice(0)) resolve();
+  }
+}
+
+Deno.test("a ticket is sent only once its commit is on disk; other events do not wait for the disk", async () => {
+  const outbox = new SlowDiskOutbox();
+  const sent: string[] = [];
+  const delivered = new Set<(ids: string[]) => void>();
+  const client = (_config: KafkaConfig) => ({
+    ...kafkaWithFailingConsumers(0).client(_config),
+    producer: () => ({
+      connect: () => Promise.resolve(),
+      disconnect: () => Promise.resolve(),
+      sendBatch: (
+        { topicMessages }: { topicMessages: { messages: { value: string }[] }[] },
+      ) => {
+        for (const { messages } of topicMessages) {
+          for (const { value } of messages) sent.push(JSON.parse(value).message_id);
+        }
+        for (const listener of delivered) listener(sent);
+        return Promise.resolve([]);
+      },
+    }),
+  });
+  const bus = new KafkaBus(SETTINGS, {
+    logger: getLogger(["test"]),
+    clock: systemClock,
+    outbox,
+    // deno-lint-ignore no-explicit-any
+    createClient: client as any,
+  });
+  const sentWhere = (check: (ids: string[]) => boolean) =>
+    new Promise<void>((resolve) => {
+      const listener = (ids: string[]) => {
+        if (check(ids)) {
+          delivered.delete(listener);
+          resolve();
+        }
+      };
+      delivered.add(listener);
+      listener(sent);
+    });
+  const event = (id: string, type: string) => ({
+    topic: "cp-events",
+    key: "CP_001",
+    value: { message_id: id, event_type: type, timestamp: Date.now() / 1000 },
+  });
+  try {
+    bus.start();
+    await bus.flush(5_000);
+    bus.publish(event("status-1", "cp_status_change"));
+    await sentWhere((ids) => ids.includes("status-1"));
+    let journalCleared = false;
+    bus.publishWith(event("ticket-1", "charging_completed"), () => journalCleared = true);
+    assert.ok(journalCleared, "stored with its journal's deletion at once");
+    // The delivery loop has the ticket in hand and waits for the disk.
+    await outbox.asked;
+    assert.ok(!sent.includes("ticket-1"), "not on the wire before its fsync");
+    outbox.syncNow();
+    await sentWhere((ids) => ids.includes("ticket-1"));
+  } finally {
+    outbox.syncNow();
+    await bus.close();
   }
 });

@@ -38,11 +38,14 @@ Deno.test({
       centralEventsTopic: "central-events",
     }, { logger: getLogger(["test"]), clock: systemClock, outbox });
     try {
+      // Events are stored at the end of the turn they were published in: await that each time.
       for (const n of [1, 2, 3]) bus.publish(event(n));
+      await Promise.resolve();
       assert.equal(outbox.size(), 0);
       assert.equal(bus.backlog, 3, "all three are still held");
       outbox.failing = false;
       bus.publish(event(4));
+      await Promise.resolve();
       assert.deepEqual(
         outbox.peek(10).map((stored) => stored.event.value.message_id),
         ["id-1", "id-2", "id-3", "id-4"],

@@ -14,6 +14,7 @@ import {
   engineTaskCommands,
   KAFKAJS_ENV_VARS,
   SECRET_DIRS,
+  V8_FLAGS,
   WORKER_MODULE,
 } from "../tools/permissions.ts";
 import {
@@ -89,6 +90,7 @@ Deno.test("a compiled binary gets network, the exact env vars, the state directo
     await t.step(target, () => {
       const args = compileArgs(target);
       assert.equal(args[0], "compile");
+      assert.ok(args.includes(V8_FLAGS), "the same V8 flags as from source");
       assert.ok(args.includes("--no-prompt"));
       assert.ok(args.includes("--allow-net"));
       assert.ok(args.includes(`--allow-env=${engineEnvVars().join(",")}`));

@@ -349,3 +349,25 @@ Deno.test("a second engine on the same state database is refused with one clear 
     reopened.close();
   });
 });
+
+Deno.test("durable resolves once the commits made so far are on disk, and after close", async () => {
+  const dir = await Deno.makeTempDir();
+  const outbox = SqliteOutbox.open(dir, "CP_DURABLE", { clock: { now: () => Date.now() } });
+  try {
+    await outbox.durable(); // Nothing committed through the log yet.
+    for (let n = 0; n < 20; n++) {
+      outbox.append({
+        topic: "cp-events",
+        key: "CP_DURABLE",
+        value: { message_id: `m-${n}`, event_type: "cp_status_change", timestamp: n },
+      });
+    }
+    // Many commits, one or two fsyncs: every caller is answered once its commits are covered.
+    await Promise.all([outbox.durable(), outbox.durable(), outbox.durable()]);
+    assert.equal(outbox.size(), 20);
+  } finally {
+    outbox.close();
+    await outbox.durable();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

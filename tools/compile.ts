@@ -11,7 +11,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { binaryPermissionFlags, WORKER_MODULE } from "./permissions.ts";
+import { binaryPermissionFlags, V8_FLAGS, WORKER_MODULE } from "./permissions.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -33,6 +33,7 @@ export function binaryPath(target: string): string {
 export function compileArgs(target: string, output = binaryPath(target)): string[] {
   return [
     "compile",
+    V8_FLAGS,
     ...binaryPermissionFlags(),
     "--include",
     WORKER_MODULE,

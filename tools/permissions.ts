@@ -59,6 +59,14 @@ export function binaryPermissionFlags(stateDir: string = DEFAULT_STATE_DIR): str
   ];
 }
 
+/**
+ * The V8 flags the engine runs with, from source and compiled. A young generation of at most
+ * 2 MB (V8's default grows it to 16 MB): short-lived garbage is collected sooner instead of
+ * being held, about 2 MB less for an idle point and about 50 MB less for a fleet of 10,000
+ * points charging, at no measurable CPU cost (docs/benchmarks.md).
+ */
+export const V8_FLAGS = "--v8-flags=--max-semi-space-size=2";
+
 /** The values (split at commas) of a `deno run` command line's `--allow-<name>=` flag, or `[]`. */
 export function allowedOf(commandLine: string, name: "read" | "write"): string[] {
   const prefix = `--allow-${name}=`;
@@ -93,23 +101,24 @@ export const BUNDLE_FILE = "dist/ev-cp-engine.js";
 
 /**
  * The `deno run` command line of the engine from source with `--watch` (what `deno task dev`
- * runs, through tools/dev.ts): the start task's permissions, restarted when a file changes.
+ * runs, through tools/dev.ts): the start task's flags, restarted when a file changes.
  */
 export function devEngineCommand(): string[] {
-  return ["deno", "run", "--watch", ...sourceRunFlags(), "main.ts"];
+  return ["deno", "run", "--watch", V8_FLAGS, ...sourceRunFlags(), "main.ts"];
 }
 
 /**
- * The commands of the tasks that run the engine with its scoped permissions, generated from the
- * table: from source (`start`, `fleet`, `send`), and the bundle with exactly a binary's (`start-bundle`).
+ * The commands of the tasks that run the engine with its scoped permissions and its V8 flags,
+ * generated from the table: from source (`start`, `fleet`, `send`), and the bundle with exactly
+ * a binary's permissions (`start-bundle`).
  */
 export function engineTaskCommands(): Record<"start" | "fleet" | "send" | "start-bundle", string> {
-  const flags = sourceRunFlags().join(" ");
+  const flags = [V8_FLAGS, ...sourceRunFlags()].join(" ");
   return {
     start: `deno run ${flags} main.ts`,
     fleet: `deno run ${flags} main.ts fleet`,
     send: `deno run ${flags} main.ts send`,
-    "start-bundle": `deno run ${binaryPermissionFlags().join(" ")} ${BUNDLE_FILE}`,
+    "start-bundle": `deno run ${V8_FLAGS} ${binaryPermissionFlags().join(" ")} ${BUNDLE_FILE}`,
   };
 }
 

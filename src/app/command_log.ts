@@ -23,24 +23,42 @@ type Level = "debug" | "info" | "warn";
 /** Rate-limited log lines about what arrives on the command topic. */
 export class CommandInputLog {
   readonly #log: Logger;
-  readonly #rejected: LogRateLimiter;
-  readonly #ignored: LogRateLimiter;
-  readonly #stale: LogRateLimiter;
-  readonly #unchanged: LogRateLimiter;
+  readonly #clock: Clock;
+  // Made on first use: most points of a fleet never need most of them, and four limiters for
+  // each of ten thousand points are memory for nothing.
+  #rejectedLimiter: LogRateLimiter | null = null;
+  #ignoredLimiter: LogRateLimiter | null = null;
+  #staleLimiter: LogRateLimiter | null = null;
+  #unchangedLimiter: LogRateLimiter | null = null;
 
   /** Logs to `logger`; windows are measured on `clock`. */
   constructor(logger: Logger, clock: Clock) {
     this.#log = logger;
-    const limiter = (level: Level, noun: string) =>
-      new LogRateLimiter(
-        clock,
-        { maxLines: INPUT_LOG_MAX_LINES, windowMs: INPUT_LOG_WINDOW_MS },
-        (summary) => this.#summarize(level, noun, summary),
-      );
-    this.#rejected = limiter("warn", "rejected messages");
-    this.#ignored = limiter("debug", "ignored messages");
-    this.#stale = limiter("info", "commands skipped for their age");
-    this.#unchanged = limiter("info", "commands that changed nothing");
+    this.#clock = clock;
+  }
+
+  get #rejected(): LogRateLimiter {
+    return this.#rejectedLimiter ??= this.#limiter("warn", "rejected messages");
+  }
+
+  get #ignored(): LogRateLimiter {
+    return this.#ignoredLimiter ??= this.#limiter("debug", "ignored messages");
+  }
+
+  get #stale(): LogRateLimiter {
+    return this.#staleLimiter ??= this.#limiter("info", "commands skipped for their age");
+  }
+
+  get #unchanged(): LogRateLimiter {
+    return this.#unchangedLimiter ??= this.#limiter("info", "commands that changed nothing");
+  }
+
+  #limiter(level: Level, noun: string): LogRateLimiter {
+    return new LogRateLimiter(
+      this.#clock,
+      { maxLines: INPUT_LOG_MAX_LINES, windowMs: INPUT_LOG_WINDOW_MS },
+      (summary) => this.#summarize(level, noun, summary),
+    );
   }
 
   /** A malformed message: not JSON, not an object, missing or mistyped fields. */
@@ -87,10 +105,10 @@ export class CommandInputLog {
 
   /** Writes the summaries of what is held back now and stops the timers. */
   dispose(): void {
-    this.#rejected.dispose();
-    this.#ignored.dispose();
-    this.#stale.dispose();
-    this.#unchanged.dispose();
+    this.#rejectedLimiter?.dispose();
+    this.#ignoredLimiter?.dispose();
+    this.#staleLimiter?.dispose();
+    this.#unchangedLimiter?.dispose();
   }
 
   #summarize(level: Level, noun: string, summary: SuppressedSummary): void {

@@ -108,7 +108,8 @@ export class Engine implements PointControl {
   readonly #log: Logger;
   readonly #statuses: StatusCoalescer;
   readonly #sessions: SessionTracker;
-  readonly #listeners = new Set<() => void>();
+  /** Made by the first subscriber (a console, a web panel): a fleet's points mostly have none. */
+  #listeners: Set<() => void> | null = null;
   readonly #appliedIds = new RecentIds();
   readonly #inputLog: CommandInputLog;
   /** When this engine started: commands sent well before it are skipped (see decodeCommand). */
@@ -336,8 +337,9 @@ export class Engine implements PointControl {
 
   /** Calls `listener` after every change of state or figures; returns the unsubscribe. */
   subscribe(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    const listeners = this.#listeners ??= new Set();
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   /** Resolves when every effect applied so far has been carried out. */
@@ -462,6 +464,7 @@ export class Engine implements PointControl {
   }
 
   #notify(): void {
+    if (this.#listeners === null) return;
     for (const listener of this.#listeners) {
       try {
         listener();

@@ -229,6 +229,8 @@ export class Lifecycle {
       SHUTDOWN_DEADLINE_MS + SHUTDOWN_GRACE_MS,
     );
     this.#deps.onStopping?.();
+    // The points ignore commands from now on; the consumer leaves its group meanwhile.
+    this.#deps.bus.stopCommands();
     const results = await Promise.all(
       this.#options.points.map(({ engine }) => engine.shutdown(SHUTDOWN_DEADLINE_MS)),
     );

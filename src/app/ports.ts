@@ -108,6 +108,13 @@ export interface Outbox {
   replace(seq: number, event: OutboundEvent): void;
   /** Runs `work` in one transaction: every change it makes to the store happens, or none. */
   atomically(work: () => void): void;
+  /**
+   * Resolves once every change committed so far would survive a power cut (a crash of the
+   * process alone loses nothing committed in any case); rejects when the disk fails. The bus
+   * waits for it before sending a ticket: a ticket on the wire whose journal deletion a power
+   * cut undid would be sent twice.
+   */
+  durable(): Promise<void>;
   /** How many events wait. */
   size(): number;
   /** Releases resources. */
@@ -244,6 +251,11 @@ export interface EventBus extends EventPublisher, BusStatus {
    * the bus has then stopped, and the process should exit with the error's message.
    */
   readonly authenticationFailure: Promise<Error>;
+  /**
+   * Stops consuming commands while events still go out: shutdown has begun. The consumer leaves
+   * its group in the background ({@linkcode EventBus.close} waits for it a little).
+   */
+  stopCommands(): void;
   /** Stops consuming, delivers nothing more, and disconnects. */
   close(): Promise<void>;
 }

@@ -7,13 +7,15 @@
 
 /** The most recent ids seen, bounded: the oldest is forgotten first. */
 export class RecentIds {
-  readonly #ids = new Set<string>();
+  /** Made with the first id: most points never see a command with an id. */
+  #ids: Set<string> | null = null;
 
   /** Remembers at most `capacity` ids. */
   constructor(private readonly capacity = 1_000) {}
 
   /** Whether `id` was seen; remembers it either way. */
   seenBefore(id: string): boolean {
+    this.#ids ??= new Set();
     if (this.#ids.has(id)) return true;
     this.#ids.add(id);
     if (this.#ids.size > this.capacity) {

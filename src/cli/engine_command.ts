@@ -10,7 +10,7 @@ import { type Command, Option } from "commander";
 import { Lifecycle, type LifecycleOutcome } from "../app/lifecycle.ts";
 import { createPoints } from "../app/points.ts";
 import { systemClock } from "../adapters/clock.ts";
-import { OperatorConsole } from "../adapters/console/console.ts";
+import type { OperatorConsole } from "../adapters/console/console.ts";
 import { DuplicateEngineWatch } from "../adapters/kafka/duplicate_engine.ts";
 import { kafkaSecurityOptions } from "../adapters/kafka/security.ts";
 import { engineLogger, setupLogging } from "../adapters/logging.ts";
@@ -96,8 +96,9 @@ export async function runEngineCommand(args: readonly string[], io: CliIo): Prom
   const cli = parseCli(args, io);
   if (cli.kind === "exit") return cli.code;
   const config = cli.config;
-  // The operator console (only on a terminal) prints the log lines above its panel.
-  const operatorConsole = OperatorConsole.create(config);
+  // The operator console (only on a terminal) prints the log lines above its panel. Its modules
+  // load only when it may be shown: an engine run as a service never pays for them.
+  const operatorConsole = await createConsole(config);
   await setupLogging({
     level: config.logLevel,
     format: config.logFormat,
@@ -160,4 +161,13 @@ export async function runEngineCommand(args: readonly string[], io: CliIo): Prom
     ...(operatorConsole === null ? {} : { console: operatorConsole }),
   });
   return exitCodeOf(await lifecycle.run());
+}
+
+/** The operator console, when the engine runs on a terminal with the console on; else null. */
+async function createConsole(config: EngineConfig): Promise<OperatorConsole | null> {
+  if (config.consoleMode === "off" || !Deno.stdin.isTerminal() || !Deno.stdout.isTerminal()) {
+    return null;
+  }
+  const { OperatorConsole } = await import("../adapters/console/console.ts");
+  return OperatorConsole.create(config);
 }

@@ -45,8 +45,8 @@ import {
 } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
-/** The name of the sub-command, as typed after `ev-cp-engine`. */
-export const FLEET_COMMAND = "fleet";
+import { FLEET_COMMAND } from "./command_names.ts";
+export { FLEET_COMMAND };
 
 /** Examples shown by `fleet --help` (docs/fleet.md explains them). */
 export const FLEET_EXAMPLES: readonly string[] = [

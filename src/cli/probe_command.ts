@@ -16,8 +16,8 @@ export const EXIT_PROBE_KO = 1;
 /** Exit code of `probe` when no answer came (and for a bad flag or environment value). */
 export const EXIT_PROBE_NO_ANSWER = 2;
 
-/** The name of the sub-command, as typed after `ev-cp-engine`. */
-export const PROBE_COMMAND = "probe";
+import { PROBE_COMMAND } from "./command_names.ts";
+export { PROBE_COMMAND };
 
 /** Where the probe reads the environment and writes its output (tests pass their own). */
 export type ProbeIo = CliIo;

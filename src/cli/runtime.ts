@@ -17,7 +17,7 @@ import {
   PortInUseError,
   type RandomSource,
 } from "../app/ports.ts";
-import { randomUuid, systemClock, systemRandom } from "../adapters/clock.ts";
+import { randomUuid, SharedIntervalClock, systemClock, systemRandom } from "../adapters/clock.ts";
 import { WorkerChargingMeter } from "../adapters/charging/worker.ts";
 import { HealthServer } from "../adapters/health/server.ts";
 import { KafkaBus } from "../adapters/kafka/bus.ts";
@@ -109,6 +109,8 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     bus.observe(metrics);
     bus.onConnected(() => metrics.kafkaConnected());
   }
+  // Every point's once-a-second tick (and every open health port's idle sweep) on one timer.
+  const clock = new SharedIntervalClock(systemClock);
   const centralWatch = new KafkaCentralWatch({
     ...security,
     brokers: config.kafkaBrokers,
@@ -118,7 +120,7 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
   }, { logger: engineLogger("central"), clock: systemClock });
   return {
     centralWatch,
-    clock: systemClock,
+    clock,
     store,
     bus,
     logger: log,
@@ -128,7 +130,7 @@ export function buildRuntime(plan: RuntimePlan, log: Logger): Runtime | null {
     }),
     openHealthPort: (address, source, logger) =>
       HealthServer.listen(
-        { ...address, logger, clock: systemClock },
+        { ...address, logger, clock },
         metrics === null ? source : metrics.countProbes(source),
       ),
     healthLogger: (cpId) => healthLog.with({ cp_id: cpId }),

@@ -42,8 +42,8 @@ import { EXIT_BAD_CONFIG, EXIT_OK } from "./exit_codes.ts";
 import { newMessageId } from "./runtime.ts";
 import { type EngineConfig, SETTINGS } from "./settings.ts";
 
-/** The name of the sub-command, as typed after `ev-cp-engine`. */
-export const SEND_COMMAND = "send";
+import { SEND_COMMAND } from "./command_names.ts";
+export { SEND_COMMAND };
 
 /** Exit code of `send` when Kafka did not take the command. */
 export const EXIT_NOT_SENT = 1;

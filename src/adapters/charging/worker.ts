@@ -8,6 +8,12 @@
  * (the energy already supplied is never lost, never counted twice). A `stop` the Worker does
  * not answer in time resolves with the last reading.
  *
+ * The Worker runs only while there is something to meter: it is started with the first session
+ * and ended {@linkcode WorkerMeterOptions.idleRetireMs} after the last one stopped. A Worker is a
+ * second V8 isolate and a thread that wakes every tick: about 5 MB and a wake-up a second that an
+ * idle point (most of a point's life) does not need. Starting one takes tens of milliseconds,
+ * well inside the first second of a session, before its first reading is due.
+ *
  * @module
  */
 import type { MeterReading, PowerProfile } from "../../domain/session.ts";
@@ -24,7 +30,11 @@ export interface WorkerMeterOptions {
   readonly stopTimeoutMs?: number;
   /** Where a failure of the Worker is reported. */
   readonly logger?: Logger;
+  /** How long the Worker outlives the last session (default 10 000 ms). */
+  readonly idleRetireMs?: number;
 }
+
+const DEFAULT_IDLE_RETIRE_MS = 10_000;
 
 /** What the meter remembers of a session, to start it again in a new Worker. */
 interface Metered {
@@ -40,7 +50,9 @@ export class WorkerChargingMeter implements ClosableMeter {
   readonly #options: WorkerMeterOptions;
   readonly #sessions = new Map<string, Metered>();
   readonly #pendingStops = new Map<number, (reading: MeterReading | null) => void>();
-  #worker: Worker;
+  /** The running Worker, or null while nothing is metered. */
+  #worker: Worker | null = null;
+  #retireTimer: ReturnType<typeof setTimeout> | undefined;
   #nextRequestId = 1;
   #closed: Promise<void> | null = null;
   #resolveClosed: (() => void) | null = null;
@@ -49,7 +61,11 @@ export class WorkerChargingMeter implements ClosableMeter {
 
   constructor(options: WorkerMeterOptions) {
     this.#options = options;
-    this.#worker = this.#spawn();
+  }
+
+  /** Whether a Worker runs now (it runs only while sessions are metered, and a little after). */
+  get running(): boolean {
+    return this.#worker !== null;
   }
 
   start(
@@ -81,10 +97,12 @@ export class WorkerChargingMeter implements ClosableMeter {
       const timer = setTimeout(() => {
         this.#pendingStops.delete(requestId);
         resolve(last);
+        this.#retireWhenIdle();
       }, this.#options.stopTimeoutMs ?? 2_000);
       this.#pendingStops.set(requestId, (reading) => {
         clearTimeout(timer);
         resolve(reading ?? last);
+        this.#retireWhenIdle();
       });
       this.#send({ type: "stop", sessionId, requestId });
     });
@@ -106,10 +124,25 @@ export class WorkerChargingMeter implements ClosableMeter {
     });
     this.#closed = answered.then(() => {
       clearTimeout(timer);
-      this.#worker.terminate();
+      this.#worker?.terminate();
+      this.#worker = null;
     });
-    this.#send({ type: "close" });
+    clearTimeout(this.#retireTimer);
+    if (this.#worker === null) this.#resolveClosed?.();
+    else this.#worker.postMessage({ type: "close" } satisfies ToChargingWorker);
     return this.#closed;
+  }
+
+  /** Once nothing is metered nor awaited, the Worker is ended after a while. */
+  #retireWhenIdle(): void {
+    if (this.#sessions.size > 0 || this.#pendingStops.size > 0 || this.#worker === null) return;
+    clearTimeout(this.#retireTimer);
+    this.#retireTimer = setTimeout(() => {
+      this.#retireTimer = undefined;
+      if (this.#sessions.size > 0 || this.#pendingStops.size > 0 || this.#closed !== null) return;
+      this.#worker?.terminate();
+      this.#worker = null;
+    }, this.#options.idleRetireMs ?? DEFAULT_IDLE_RETIRE_MS);
   }
 
   #spawn(): Worker {
@@ -137,11 +170,13 @@ export class WorkerChargingMeter implements ClosableMeter {
       "The charging Worker failed ({error}): starting a new one; {count} sessions go on",
       { error: message, count: this.#sessions.size },
     );
-    this.#worker.terminate();
+    this.#worker?.terminate();
+    this.#worker = null;
     for (const [requestId, resolve] of this.#pendingStops) {
       this.#pendingStops.delete(requestId);
       resolve(null);
     }
+    if (this.#sessions.size === 0) return; // The next session starts a Worker.
     this.#worker = this.#spawn();
     for (const [sessionId, session] of this.#sessions) {
       this.#send({
@@ -156,6 +191,10 @@ export class WorkerChargingMeter implements ClosableMeter {
   }
 
   #send(message: ToChargingWorker): void {
+    if (this.#closed !== null) return;
+    clearTimeout(this.#retireTimer);
+    this.#retireTimer = undefined;
+    this.#worker ??= this.#spawn();
     this.#worker.postMessage(message);
   }
 

@@ -94,7 +94,6 @@ const defaultLogger = engineLogger("health");
 /** One accepted client: its socket, its receive buffer and when it last made a request. */
 interface Connection {
   readonly conn: Deno.TcpConn;
-  readonly remote: string;
   /** The client's address (without the port). */
   readonly host: string;
   /** When it last did something useful (accepted, answered): the quietest goes first. */
@@ -136,7 +135,12 @@ export class HealthServer {
   readonly #idleTimeoutMs: number;
   /** Idle connections are found by a periodic sweep, not by a timer per connection. */
   readonly #clock: Clock;
-  readonly #idleSweep: unknown;
+  /**
+   * The sweep's timer runs only while connections are open: an idle port (no Monitor connected
+   * between probes, and every port of a fleet but the probed ones) wakes nothing.
+   */
+  #idleSweep: unknown = null;
+  readonly #idleTickMs: number;
   readonly #idleTicks: number;
   #tick = 0;
   readonly #maxLineBytes: number;
@@ -146,8 +150,11 @@ export class HealthServer {
   #lastProbeNoticeAt = Number.NEGATIVE_INFINITY;
   #activity = 0;
   readonly #connections = new Set<Connection>();
-  readonly #byHost = new Map<string, Set<Connection>>();
-  readonly #connectionLoops = new Set<Promise<void>>();
+  // Made with the first connection: a fleet's ten thousand ports are mostly never probed.
+  #byHost: Map<string, Set<Connection>> | null = null;
+  /** Read loops still running, and who waits for the last one to end (shutdown). */
+  #runningLoops = 0;
+  #loopsEnded: (() => void) | null = null;
   readonly #acceptLoop: Promise<void>;
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -182,7 +189,7 @@ export class HealthServer {
     const tickMs = Math.max(1, Math.min(MAX_IDLE_TICK_MS, Math.ceil(this.#idleTimeoutMs / 4)));
     this.#idleTicks = Math.ceil(this.#idleTimeoutMs / tickMs);
     this.#clock = options.clock ?? systemClock;
-    this.#idleSweep = this.#clock.setInterval(() => this.#closeIdleConnections(), tickMs);
+    this.#idleTickMs = tickMs;
     this.#acceptLoop = this.#accept();
   }
 
@@ -263,7 +270,8 @@ export class HealthServer {
 
   async #shutdown(): Promise<void> {
     this.#closing = true;
-    this.#clock.clearInterval(this.#idleSweep);
+    if (this.#idleSweep !== null) this.#clock.clearInterval(this.#idleSweep);
+    this.#idleSweep = null;
     try {
       this.#listener.close();
     } catch {
@@ -277,7 +285,9 @@ export class HealthServer {
     await this.#acceptLoop;
     // A connection accepted just before the listener closed may have been added since.
     for (const connection of this.#connections) this.#closeConnection(connection);
-    await Promise.all(this.#connectionLoops);
+    if (this.#runningLoops > 0) {
+      await new Promise<void>((resolve) => this.#loopsEnded = resolve);
+    }
     this.#log.info("Health server on {host}:{port} closed", {
       host: this.hostname,
       port: this.port,
@@ -327,7 +337,7 @@ export class HealthServer {
    * limit, the quietest connection (of that address, or of all) is closed to make room.
    */
   #makeSpaceFor(host: string): void {
-    const own = this.#byHost.get(host);
+    const own = this.#byHost?.get(host);
     let pool: Iterable<Connection> | null = null;
     if (own !== undefined && own.size >= this.#maxPerAddress) pool = own;
     else if (this.#connections.size >= this.#maxConnections) pool = this.#connections;
@@ -340,18 +350,16 @@ export class HealthServer {
     }
     if (quietest === null) return;
     this.#log.debug("Health connection from {remote} closed to make room for {host}", {
-      remote: quietest.remote,
+      remote: remoteOf(quietest),
       host,
     });
     this.#closeConnection(quietest);
   }
 
   #serve(conn: Deno.TcpConn): void {
-    const address = conn.remoteAddr;
     const connection: Connection = {
       conn,
-      remote: `${address.hostname}:${address.port}`,
-      host: address.hostname,
+      host: conn.remoteAddr.hostname,
       lastActivity: ++this.#activity,
       buffer: new Uint8Array(Math.min(INITIAL_BUFFER_BYTES, this.#maxLineBytes + READ_ROOM_BYTES)),
       start: 0,
@@ -366,15 +374,27 @@ export class HealthServer {
       // Only latency is at stake.
     }
     this.#connections.add(connection);
+    this.#idleSweep ??= this.#clock.setInterval(
+      () => this.#closeIdleConnections(),
+      this.#idleTickMs,
+    );
+    this.#byHost ??= new Map();
     let fromHost = this.#byHost.get(connection.host);
     if (fromHost === undefined) this.#byHost.set(connection.host, fromHost = new Set());
     fromHost.add(connection);
     // Not awaited: every connection is served concurrently with the others and with accept().
-    const loop = this.#readLoop(connection).finally(() => {
+    this.#runningLoops++;
+    void this.#serveUntilClosed(connection);
+  }
+
+  async #serveUntilClosed(connection: Connection): Promise<void> {
+    try {
+      await this.#readLoop(connection);
+    } finally {
       this.#closeConnection(connection);
-      this.#connectionLoops.delete(loop);
-    });
-    this.#connectionLoops.add(loop);
+      this.#runningLoops--;
+      if (this.#runningLoops === 0) this.#loopsEnded?.();
+    }
   }
 
   async #readLoop(connection: Connection): Promise<void> {
@@ -386,7 +406,7 @@ export class HealthServer {
       } catch (error) {
         if (!connection.closed) {
           this.#log.debug("Health connection from {remote} failed while reading: {error}", {
-            remote: connection.remote,
+            remote: remoteOf(connection),
             error,
           });
         }
@@ -440,14 +460,14 @@ export class HealthServer {
       connection.start += frame.consumed;
       if (frame.kind === "bad_lrc") {
         this.#log.debug("Health frame from {remote} has a bad LRC: NACK", {
-          remote: connection.remote,
+          remote: remoteOf(connection),
         });
         replies.push(NACK_REPLY);
       } else if (isStatusRequest(buffer, frame.payloadStart, frame.payloadEnd)) {
         replies.push(this.#probe(connection) === "OK" ? OK_FRAME_REPLY : KO_FRAME_REPLY);
       } else {
         this.#log.debug("Unknown health frame from {remote}: {request}", {
-          remote: connection.remote,
+          remote: remoteOf(connection),
           request: printable(buffer, frame.payloadStart, frame.payloadEnd),
         });
         replies.push(ERR_FRAME_REPLY);
@@ -478,7 +498,7 @@ export class HealthServer {
       return this.#probe(connection) === "OK" ? OK_LINE : KO_LINE;
     }
     this.#log.debug("Unknown health request from {remote}: {request}", {
-      remote: connection.remote,
+      remote: remoteOf(connection),
       request: printable(buffer, start, end),
     });
     return ERR_LINE;
@@ -517,7 +537,7 @@ export class HealthServer {
   ): Promise<Verdict> {
     this.#log.debug(
       "Health request from {remote} is longer than {max} bytes: answered and disconnected",
-      { remote: connection.remote, max: this.#maxLineBytes },
+      { remote: remoteOf(connection), max: this.#maxLineBytes },
     );
     replies.push(rejection);
     connection.start = connection.end;
@@ -538,7 +558,7 @@ export class HealthServer {
     } catch (error) {
       if (!connection.closed) {
         this.#log.debug("Health connection from {remote} failed while writing: {error}", {
-          remote: connection.remote,
+          remote: remoteOf(connection),
           error,
         });
         this.#closeConnection(connection);
@@ -565,11 +585,16 @@ export class HealthServer {
   }
 
   #closeIdleConnections(): void {
+    if (this.#connections.size === 0) {
+      this.#clock.clearInterval(this.#idleSweep);
+      this.#idleSweep = null;
+      return;
+    }
     this.#tick++;
     for (const connection of this.#connections) {
       if (this.#tick - connection.lastActiveTick <= this.#idleTicks) continue;
       this.#log.debug("Health connection from {remote} idle for {timeout} ms: closed", {
-        remote: connection.remote,
+        remote: remoteOf(connection),
         timeout: this.#idleTimeoutMs,
       });
       this.#closeConnection(connection);
@@ -582,9 +607,9 @@ export class HealthServer {
     connection.closed = true;
     closeQuietly(connection.conn);
     this.#connections.delete(connection);
-    const fromHost = this.#byHost.get(connection.host);
+    const fromHost = this.#byHost?.get(connection.host);
     fromHost?.delete(connection);
-    if (fromHost?.size === 0) this.#byHost.delete(connection.host);
+    if (fromHost?.size === 0) this.#byHost?.delete(connection.host);
   }
 }
 
@@ -594,6 +619,12 @@ function positive(value: number | undefined, fallback: number, name: string): nu
     throw new RangeError(`Invalid health server option ${name}: ${value}: expected an integer > 0`);
   }
   return value;
+}
+
+/** `host:port` of the client, for log lines only (not built for every probe). */
+function remoteOf(connection: Connection): string {
+  const address = connection.conn.remoteAddr;
+  return `${address.hostname}:${address.port}`;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -94,7 +94,12 @@ const INITIAL_BACKOFF_MS = 250;
 const DEFAULT_MAX_BACKOFF_MS = 5_000;
 /** How often a failing outbox store is tried again. */
 const STORE_RETRY_MS = 1_000;
-const BATCH_SIZE = 100;
+/**
+ * Events per request to Kafka. A fleet of 10,000 points publishes 10,000 progress samples a
+ * second, and one request is on its way at a time (order): at 100 a request the delivery could
+ * fall behind whenever a round trip took over 10 ms (a busy broker or machine).
+ */
+const BATCH_SIZE = 500;
 const CONNECT_TIMEOUT_MS = 3_000;
 /** While Kafka stays unreachable, the warning is repeated this often (one line, never more). */
 export const UNREACHABLE_REPEAT_MS = 60_000;
@@ -102,6 +107,10 @@ export const UNREACHABLE_REPEAT_MS = 60_000;
 const QUICK_SEND_RETRIES = 15;
 /** How long closing waits for kafkajs to disconnect. */
 const CLOSE_WAIT_MS = 300;
+/** Beyond the fetch in flight, what leaving the command group may take. */
+const LEAVE_MARGIN_MS = 200;
+/** The longest the command consumer's fetch waits on an idle topic (see #startConsumer). */
+export const COMMAND_FETCH_WAIT_MS = 1_000;
 /** Events kept in memory while the store fails, before old progress samples are let go. */
 const MAX_UNSTORED = 10_000;
 
@@ -141,6 +150,9 @@ export class KafkaBus implements EventBus {
   readonly #producer: Producer;
   #consumer: Consumer | null = null;
   #consumerStarting = false;
+  /** The command consumer's disconnect once stopCommands ran, and until when to wait for it. */
+  #consumerLeaving: Promise<void> | null = null;
+  #consumerLeaveDeadline = 0;
   #lastStoredCount = 0;
   #sendingFromMemory = false;
   #sendFailures = 0;
@@ -166,6 +178,10 @@ export class KafkaBus implements EventBus {
   /** Events the outbox could not store yet, oldest first (see #storeUnstored). */
   readonly #unstored: { event: OutboundEvent; alongside?: () => void }[] = [];
   #storeFailing = false;
+  /** Events published in this turn are stored at its end (see publish). */
+  #storeScheduled = false;
+  /** A ticket was stored whose commit may not be on disk yet (see #drain). */
+  #ticketNotDurable = false;
   #backlogSince = 0;
   #failureWaiters: (() => void)[] = [];
   #reportAuthenticationFailure: (failure: KafkaAuthenticationError) => void = () => {};
@@ -256,13 +272,25 @@ export class KafkaBus implements EventBus {
     this.#wakeDrain();
   }
 
-  /** Stores the event and delivers it as soon as Kafka takes it. Never throws. */
+  /**
+   * Stores the event and delivers it as soon as Kafka takes it. Never throws. The event is
+   * stored at the end of the current turn of the event loop, with every other event published
+   * in it: one commit for a fleet's whole tick (10,000 progress samples) instead of one each.
+   * Nothing observable happens in between (no I/O runs within a turn, and nothing is sent before
+   * it is stored), so a crash loses no more than it did when each was stored at once.
+   */
   publish(event: OutboundEvent): void {
     this.#observer?.accepted(event);
     this.#unstored.push({ event });
     this.#boundUnstored();
-    this.#storeUnstored();
-    this.#wakeDrain();
+    if (!this.#storeScheduled) {
+      this.#storeScheduled = true;
+      queueMicrotask(() => {
+        this.#storeScheduled = false;
+        this.#storeUnstored();
+        this.#wakeDrain();
+      });
+    }
   }
 
   /**
@@ -290,7 +318,8 @@ export class KafkaBus implements EventBus {
    * and registrations are kept, so memory stays bounded by what matters.
    */
   #boundUnstored(): void {
-    if (this.#unstored.length <= MAX_UNSTORED) return;
+    // While the store works, what waits here is this turn's events only (see publish).
+    if (!this.#storeFailing || this.#unstored.length <= MAX_UNSTORED) return;
     const index = this.#unstored.findIndex((waiting) =>
       waiting.alongside === undefined && waiting.event.value.event_type === "charging_progress"
     );
@@ -305,25 +334,41 @@ export class KafkaBus implements EventBus {
   #storeUnstored(): void {
     if (this.#sendingFromMemory) return;
     while (this.#unstored.length > 0) {
-      const { event, alongside } = this.#unstored[0]!;
+      const { alongside } = this.#unstored[0]!;
+      // Plain events in a row are committed together: one fsync for all of them (a fleet's
+      // progress samples of one tick, a status and its progress), each kept all the same.
+      let count = 1;
+      if (alongside === undefined) {
+        while (
+          count < this.#unstored.length && this.#unstored[count]!.alongside === undefined
+        ) count++;
+      }
+      const run = this.#unstored.slice(0, count);
       try {
-        if (alongside === undefined) {
-          this.#outbox.append(event);
+        if (alongside !== undefined) {
+          this.#outbox.atomically(() => {
+            this.#outbox.append(run[0]!.event);
+            alongside();
+          });
+          this.#ticketNotDurable = true;
+        } else if (count === 1) {
+          this.#outbox.append(run[0]!.event);
         } else {
           this.#outbox.atomically(() => {
-            this.#outbox.append(event);
-            alongside();
+            for (const waiting of run) this.#outbox.append(waiting.event);
           });
         }
       } catch (error) {
         this.#reportStoreFailure(error);
         return;
       }
-      this.#unstored.shift();
-      this.#log.debug("Stored {event_type} {message_id} in the outbox", {
-        event_type: event.value.event_type,
-        message_id: event.value.message_id,
-      });
+      this.#unstored.splice(0, count);
+      for (const { event } of run) {
+        this.#log.debug("Stored {event_type} {message_id} in the outbox", {
+          event_type: event.value.event_type,
+          message_id: event.value.message_id,
+        });
+      }
     }
     if (this.#storeFailing) {
       this.#storeFailing = false;
@@ -376,18 +421,35 @@ export class KafkaBus implements EventBus {
     return Promise.resolve();
   }
 
+  /**
+   * Stops consuming commands (shutdown has begun: the points ignore them from now on) while
+   * events still go out. The command consumer leaves its group only once its fetch in flight
+   * ends (up to {@linkcode COMMAND_FETCH_WAIT_MS}): starting now, while the points shut down,
+   * lets it leave in time, so that an engine restarted at once joins without waiting for the
+   * broker to time the old member out.
+   */
+  stopCommands(): void {
+    this.#commandHandler = null;
+    const consumer = this.#consumer;
+    this.#consumer = null;
+    if (consumer === null) return;
+    this.#consumerLeaveDeadline = this.#clock.now() + COMMAND_FETCH_WAIT_MS + LEAVE_MARGIN_MS;
+    this.#consumerLeaving = consumer.disconnect().catch(() => {});
+  }
+
   /** Stops consuming, delivers nothing more, and disconnects. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
     for (const stopSleeping of [...this.#sleepers]) stopSleeping();
-    const consumer = this.#consumer;
-    this.#consumer = null;
-    // A broker that does not answer must not hold the shutdown past its deadline.
+    this.stopCommands();
+    // A broker that does not answer must not hold the shutdown past its deadline; a consumer
+    // leaving its group gets the end of its fetch.
+    const wait = Math.max(CLOSE_WAIT_MS, this.#consumerLeaveDeadline - this.#clock.now());
     let timer: unknown = null;
     await Promise.race([
-      Promise.allSettled([consumer?.disconnect(), this.#producer.disconnect()]),
-      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), CLOSE_WAIT_MS)),
+      Promise.allSettled([this.#consumerLeaving, this.#producer.disconnect()]),
+      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), wait)),
     ]);
     this.#clock.clearTimeout(timer);
     try {
@@ -612,16 +674,22 @@ export class KafkaBus implements EventBus {
       groupId: this.#settings.groupId,
       // Commands, not throughput: answer a fetch as soon as one message is there (minBytes 1).
       // The broker holds an empty fetch up to maxWaitTimeInMs and answers the moment a command
-      // arrives, so a longer wait costs no latency; it only makes idle polling cheaper (100 ms
-      // polls were about 0.5 % of a core; see `deno task bench engine`).
-      maxWaitTimeInMs: 500,
+      // arrives, so a longer wait costs no latency; it only makes idle polling cheaper. Every
+      // idle request costs the engine a socket write and a read, and they were most of its idle
+      // CPU (1 s fetches and 3 s heartbeats: 1.3 requests a second instead of 3; 2 s fetches
+      // saved little more, see docs/benchmarks.md). The first fetch of a new group waits the
+      // whole time, which start-up hides: `available` waits 6 s after the registration anyway.
+      // Leaving the group waits for the fetch in flight: see stopCommands.
+      maxWaitTimeInMs: COMMAND_FETCH_WAIT_MS,
       minBytes: 1,
       // After a kill -9 the restarted engine reads no command until the broker gives up on the
       // dead member of its group: 6 s, the broker's smallest (group.min.session.timeout.ms).
       // With the real peers, 10 s let Central's commands of those seconds pile up unread.
       sessionTimeout: 6_000,
       rebalanceTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      // A third of the session timeout, as Kafka advises: kafkajs heartbeats between fetches
+      // (up to COMMAND_FETCH_WAIT_MS apart), so 3 s could leave a busy engine's member evicted.
+      heartbeatInterval: 2_000,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     this.#consumer = consumer;
@@ -699,6 +767,20 @@ export class KafkaBus implements EventBus {
         if (!(await this.#ensureConnected())) break;
         // Connecting may have found a backlog: then only a rate-sized batch goes.
         if (this.#backlogMode) batch = batch.slice(0, this.#drainBatchSize());
+        if (this.#ticketNotDurable) {
+          // A ticket goes out only once it, and its journal's deletion, would survive a power
+          // cut: else the restarted engine would recover the session and send a second one.
+          // Other events need not wait: sent before their fsync, they are delivered either way.
+          this.#ticketNotDurable = false;
+          try {
+            await this.#outbox.durable();
+          } catch (error) {
+            this.#ticketNotDurable = true;
+            this.#reportStoreFailure(error);
+            await this.#sleep(STORE_RETRY_MS);
+            continue;
+          }
+        }
         const started = this.#clock.now();
         try {
           await this.#send(batch);

@@ -28,6 +28,10 @@ import type { Logger } from "../logging.ts";
 export const DUPLICATE_REPORT_INTERVAL_MS = 60_000;
 /** How often the command group's members are checked. */
 export const GROUP_CHECK_INTERVAL_MS = 30_000;
+/** The longest a fetch of the read-back consumer waits on an idle topic. */
+const WATCH_FETCH_WAIT_MS = 5_000;
+/** How long closing waits for kafkajs to disconnect. */
+const CLOSE_WAIT_MS = 300;
 
 /** One member of a consumer group, as the broker describes it. */
 export interface GroupMember {
@@ -179,10 +183,15 @@ export class DuplicateEngineWatch implements DuplicateWatch {
     const consumer = this.#kafka.consumer({
       // Throwaway: nothing is committed, so the group disappears with this process.
       groupId: `ev-cp-engine-watch-${this.#settings.cpId}-${this.#settings.engineInstance}`,
-      maxWaitTimeInMs: 500,
-      sessionTimeout: 10_000,
+      // A watch, not a command path: the broker answers a fetch the moment an event arrives
+      // (minBytes 1), so a long wait costs no detection time; it only spares the idle engine a
+      // request every half second. kafkajs heartbeats between fetches, so the heartbeat and the
+      // session timeout follow the fetch wait (its defaults: 3 s and 30 s). Nothing depends on
+      // this group's session: it is the process's own, and vanishes with it.
+      maxWaitTimeInMs: WATCH_FETCH_WAIT_MS,
+      sessionTimeout: 30_000,
       rebalanceTimeout: 10_000,
-      heartbeatInterval: 1_000,
+      heartbeatInterval: 3_000,
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.CRASH, (event) => {
@@ -237,7 +246,14 @@ export class DuplicateEngineWatch implements DuplicateWatch {
     this.#groupTimer = null;
     const consumer = this.#consumer;
     this.#consumer = null;
-    await Promise.allSettled([consumer?.disconnect(), this.#admin?.disconnect()]);
+    // kafkajs lets a consumer's fetch finish before it leaves (up to the 5 s fetch wait): the
+    // shutdown does not wait for that, its group is this process's own and goes with it.
+    let timer: unknown = null;
+    await Promise.race([
+      Promise.allSettled([consumer?.disconnect(), this.#admin?.disconnect()]),
+      new Promise((resolve) => timer = this.#clock.setTimeout(() => resolve(null), CLOSE_WAIT_MS)),
+    ]);
+    this.#clock.clearTimeout(timer);
   }
 
   #onEvent(value: Uint8Array | null): void {

@@ -33,6 +33,11 @@ export class MemoryOutbox implements Outbox {
     return this.#events.length;
   }
 
+  /** Nothing here survives a power cut, nor needs to wait for one. */
+  durable(): Promise<void> {
+    return Promise.resolve();
+  }
+
   atomically(work: () => void): void {
     const saved = [...this.#events];
     const nextSeq = this.#nextSeq;
