@@ -11,6 +11,7 @@ import { EXIT_BAD_CONFIG } from "../src/cli/exit_codes.ts";
 import type { EngineConfig } from "../src/cli/settings.ts";
 import {
   isAuthenticationFailure,
+  isUntrustedCertificate,
   KafkaAuthenticationError,
   kafkaSecurityOptions,
   Secret,
@@ -218,6 +219,19 @@ Deno.test("kafkajs' SASL failure is recognized, also when wrapped", () => {
     "Kafka rejected the SASL credentials of user engine (SCRAM-SHA-256): check " +
       "--kafka-sasl-username and the password (KAFKA_SASL_PASSWORD or --kafka-sasl-password-file)",
   );
+});
+
+Deno.test("an untrusted broker certificate is recognized, also when wrapped; other failures are not", () => {
+  // Deno's TLS error for a certificate signed by a CA it does not trust (rustls).
+  const untrusted = new Error("invalid peer certificate: UnknownIssuer");
+  assert.ok(isUntrustedCertificate(untrusted));
+  assert.ok(isUntrustedCertificate(Object.assign(new Error("Connection error"), {
+    originalError: untrusted,
+  })));
+  assert.ok(isUntrustedCertificate(new Error("self-signed certificate in certificate chain")));
+  assert.ok(!isUntrustedCertificate(new Error("Connection timeout")));
+  assert.ok(!isUntrustedCertificate(new Error("connect ECONNREFUSED 127.0.0.1:9092")));
+  assert.ok(!isUntrustedCertificate("certificate"));
 });
 
 /** Starts an engine on the SASL listener; `extra` adds flags, `env` the password. */

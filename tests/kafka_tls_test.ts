@@ -116,6 +116,8 @@ Deno.test({
         );
         assert.equal(tlsProblems.length, 1, `one line about the certificate:\n${engine.output}`);
         assert.ok(tlsProblems[0]!.includes(proxy.address), "it names the broker");
+        assert.match(tlsProblems[0]!, /--kafka-ssl-ca-file/, "it says how to trust the broker");
+        assert.doesNotMatch(tlsProblems[0]!, /deno task kafka/, "no local broker would help");
         assert.doesNotMatch(engine.output, /Kafka connected|Kafka is reachable again/);
         assert.equal(central.seen("CP_REGISTRATION").length, 0, "nothing reached the Central");
         assert.doesNotMatch(await health(healthPort), /^no answer/, "the engine still runs");

@@ -32,8 +32,10 @@ import { MemoryOutbox } from "../storage/memory_store.ts";
 import "./idle_fix.ts";
 import {
   isAuthenticationFailure,
+  isUntrustedCertificate,
   KafkaAuthenticationError,
   type SaslMechanism,
+  UNTRUSTED_CERTIFICATE_HINT,
 } from "./security.ts";
 
 /** How to reach and use Kafka. */
@@ -550,7 +552,9 @@ export class KafkaBus implements EventBus {
     this.#attempt++;
     const now = this.#clock.now();
     const brokers = this.#settings.brokers.join(",");
-    const hint = this.#settings.unreachableHint === undefined
+    const hint = isUntrustedCertificate(error)
+      ? ` ${UNTRUSTED_CERTIFICATE_HINT}`
+      : this.#settings.unreachableHint === undefined
       ? ""
       : ` ${this.#settings.unreachableHint}`;
     if (!this.#unreachableSaid) {

@@ -218,3 +218,27 @@ export function isAuthenticationFailure(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * What the "Kafka is unreachable" warning says when the broker's TLS certificate is not trusted
+ * (instead of suggesting a local broker, which would not help).
+ */
+export const UNTRUSTED_CERTIFICATE_HINT =
+  "The broker's TLS certificate is not trusted by this engine: give the CA that signed it with " +
+  "--kafka-ssl-ca-file (KAFKA_SSL_CA_FILE), a PEM file under ./secrets or /run/secrets.";
+
+/**
+ * True when `error` (or an error it wraps) is a TLS handshake that failed because the broker's
+ * certificate could not be verified against the trusted CAs (unknown issuer, self-signed, or a
+ * name that does not match).
+ */
+export function isUntrustedCertificate(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (/certificate|UnknownIssuer|self[- ]signed|unable to verify/i.test(current.message)) {
+      return true;
+    }
+    const next = current as { cause?: unknown; originalError?: unknown };
+    current = next.cause ?? next.originalError;
+  }
+  return false;
+}
