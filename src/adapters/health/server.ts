@@ -20,6 +20,7 @@ import {
   readFrame,
   STX,
 } from "../../protocol/health_frames.ts";
+import { ensurePortFree } from "../port_check.ts";
 
 export { HealthPortInUseError };
 export type { HealthAnswer, HealthSource };
@@ -241,17 +242,10 @@ export class HealthServer {
    * @throws {HealthPortInUseError} when something already listens there.
    */
   static ensureFree(address: { readonly hostname: string; readonly port: number }): void {
-    if (address.port === 0) return;
-    let listener: Deno.TcpListener;
-    try {
-      listener = Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" });
-    } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new HealthPortInUseError(address.hostname, address.port, { cause: error });
-      }
-      return; // Any other problem is reported when the port is really opened.
-    }
-    listener.close();
+    ensurePortFree(
+      address,
+      (cause) => new HealthPortInUseError(address.hostname, address.port, { cause }),
+    );
   }
 
   /** Connections currently open (0 once {@linkcode HealthServer.close} has resolved). */

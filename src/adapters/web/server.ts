@@ -39,6 +39,7 @@ import { PAGE_SCRIPT } from "./assets/page_script.ts";
 import { LiveFeed, type LiveFeedOptions } from "./feed.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./prometheus.ts";
 import { kafkaLink, pointRow } from "./rows.ts";
+import { ensurePortFree } from "../port_check.ts";
 
 /** The web panel's port could not be opened because something already uses it. */
 export class WebPortInUseError extends PortInUseError {
@@ -189,17 +190,10 @@ export class WebPanel implements PanelListener {
    * @throws {WebPortInUseError} when something already listens there.
    */
   static ensureFree(address: { readonly hostname: string; readonly port: number }): void {
-    if (address.port === 0) return;
-    let listener: Deno.TcpListener;
-    try {
-      listener = Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" });
-    } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new WebPortInUseError(address.hostname, address.port, { cause: error });
-      }
-      return; // Any other problem is reported when the port is really opened.
-    }
-    listener.close();
+    ensurePortFree(
+      address,
+      (cause) => new WebPortInUseError(address.hostname, address.port, { cause }),
+    );
   }
 
   /** Ends the live feeds, stops listening and waits for requests in flight. */
