@@ -22,21 +22,29 @@ Deno.test("dev starts a broker only when none is configured, and passes the lab'
   assert.equal(brokerConfigured(["--kafka-broker", "k:1"], undefined), true);
   assert.equal(brokerConfigured(["--kafka-broker=k:1"], undefined), true);
   const none = () => undefined;
-  assert.deepEqual(labEngineArgs("127.0.0.1:9092", [], none), [
+  assert.deepEqual(labEngineArgs("127.0.0.1:9092", [], none, 8080), [
     "--kafka-broker",
     "127.0.0.1:9092",
     "--monitor-wait",
     "0",
     "--local-user",
     LAB_USER,
+    "--http-port",
+    "8080",
   ]);
   assert.deepEqual(
     labEngineArgs(
       "127.0.0.1:9092",
-      ["--monitor-wait", "20"],
+      ["--monitor-wait", "20", "--http-port=9000"],
       (name) => name === "LOCAL_USER" ? "bob" : undefined,
+      8080,
     ),
     ["--kafka-broker", "127.0.0.1:9092"],
+  );
+  assert.deepEqual(
+    labEngineArgs("127.0.0.1:9092", [], (name) => name === "HTTP_PORT" ? "9000" : undefined, 0)
+      .slice(-2),
+    ["--local-user", LAB_USER],
   );
 });
 
@@ -67,8 +75,8 @@ for (
   const command of [documented("bash tools/bootstrap.sh dev"), documented("deno task dev")]
 ) {
   Deno.test({
-    name: `${command}: starts the local broker, the point goes available, M charges with rising ` +
-      "kWh, one Ctrl+C ends engine, watcher and broker",
+    name: `${command}: starts the local broker, the point goes available, its web panel answers, ` +
+      "M charges with rising kWh, one Ctrl+C ends engine, watcher and broker",
     ignore: !tmuxAvailable(),
     sanitizeOps: false,
     sanitizeResources: false,
@@ -109,6 +117,14 @@ async function labSession(command: string): Promise<void> {
     assert.ok(await kafkaAnswers(labPort), "the local broker answers");
     await terminal.waitForScreen(/Status AVAILABLE/, 60_000);
     const available = seconds();
+    // The web panel beside the console: on 8080, or a free port the engine logs when 8080 is taken.
+    const history = await terminal.screen(false, true);
+    const webPort = /dev: web panel: http:\/\/127\.0\.0\.1:(\d+)\//.exec(history)?.[1] ??
+      /Web panel on http:\/\/127\.0\.0\.1:(\d+)\//.exec(history)?.[1];
+    assert.ok(webPort !== undefined, `the lab says where its web panel is:\n${history}`);
+    const healthz = await fetch(`http://127.0.0.1:${webPort}/healthz`);
+    assert.equal(healthz.status, 200, "the lab's web panel answers");
+    await healthz.body?.cancel();
 
     central = await CentralDouble.start(`127.0.0.1:${labPort}`, {
       cpEvents: "cp-events",

@@ -7,7 +7,8 @@
  * 2. It runs the engine from source with `--watch` and exactly the engine's scoped permissions
  *    (tools/permissions.ts), restarted when a file changes. In the local lab there is no Monitor,
  *    so it passes `--monitor-wait 0` (unless given) and `--local-user lab_driver`: the console's
- *    `M` key starts a session at once.
+ *    `M` key starts a session at once; and `--http-port 8080` (any free port when 8080 is taken):
+ *    the web panel of docs/web.md beside the console.
  * 3. One Ctrl+C (the console's Q, or SIGTERM / SIGHUP to this process) ends the engine, the
  *    watcher and the broker it started. `deno run --watch` keeps waiting for a file change after
  *    the program ends, so this launcher reads the watcher's "Process finished" line and ends it.
@@ -27,6 +28,8 @@ const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const LAB_BROKER_PORT = LOCAL_BROKER_PORT;
 /** The user of a session started with the console's M key in the local lab. */
 export const LAB_USER = "lab_driver";
+/** The web panel's port in the local lab, when free (otherwise any free port). */
+export const LAB_WEB_PORT = 8080;
 /** How long the broker may take to answer; its first start downloads jars with Maven. */
 const BROKER_START_TIMEOUT_MS = 240_000;
 /**
@@ -60,16 +63,19 @@ function given(args: readonly string[], flag: string): boolean {
 
 /**
  * The engine's flags for the local lab, before the user's own (a later flag wins, and a flag the
- * user gave is not repeated): the broker, no Monitor wait, and a user for the M key.
+ * user gave is not repeated): the broker, no Monitor wait, a user for the M key, and the web
+ * panel on `webPort`.
  */
 export function labEngineArgs(
   broker: string,
   args: readonly string[],
   env: (name: string) => string | undefined,
+  webPort: number,
 ): string[] {
   const lab = ["--kafka-broker", broker];
   if (!given(args, "--monitor-wait") && !env("MONITOR_WAIT")) lab.push("--monitor-wait", "0");
   if (!given(args, "--local-user") && !env("LOCAL_USER")) lab.push("--local-user", LAB_USER);
+  if (!given(args, "--http-port") && !env("HTTP_PORT")) lab.push("--http-port", String(webPort));
   return lab;
 }
 
@@ -299,7 +305,16 @@ async function main(args: string[]): Promise<number> {
     try {
       const lab = await labBroker(port);
       broker = lab.started;
-      engineArgs = [...labEngineArgs(lab.address, args, env), ...args];
+      const webPort = portFree(LAB_WEB_PORT) ? LAB_WEB_PORT : 0;
+      engineArgs = [...labEngineArgs(lab.address, args, env, webPort), ...args];
+      if (!given(args, "--http-port") && !env("HTTP_PORT")) {
+        say(
+          webPort === 0
+            ? `port ${LAB_WEB_PORT} is taken: the web panel listens on a free port (the engine ` +
+              "logs its address: Web panel on http://...)"
+            : `web panel: http://127.0.0.1:${webPort}/ (once the engine is up)`,
+        );
+      }
     } catch (error) {
       say(`error: ${(error as Error).message}`);
       return 1;
