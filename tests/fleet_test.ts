@@ -16,6 +16,9 @@ import { SqliteOutbox } from "../src/adapters/storage/sqlite_store.ts";
 import { systemClock } from "../src/adapters/clock.ts";
 import { probeHealth } from "../src/adapters/health/probe_client.ts";
 import type { FleetEvent } from "../src/fleet/schedule.ts";
+import { KafkaCentralWatch } from "../src/adapters/kafka/central_watch.ts";
+import type { CentralWatch } from "../src/app/ports.ts";
+import { Kafka, logLevel } from "kafkajs";
 
 const NO_LOAD: FleetLoad = {
   sessionsPerMinute: 0,
@@ -43,6 +46,7 @@ async function startFleet(
   points: FleetMember[],
   load: FleetLoad = NO_LOAD,
   timeScale = 1,
+  centralWatch?: CentralWatch,
 ) {
   const broker = await brokerAddress();
   const stateDir = await Deno.makeTempDir({ prefix: "fleet-test-" });
@@ -80,6 +84,7 @@ async function startFleet(
       HealthServer.listen({ ...address, logger }, source),
     healthLogger: (cpId) => engineLogger("health").with({ cp_id: cpId }),
     process: processControl,
+    ...(centralWatch === undefined ? {} : { centralWatch }),
   });
   await fleet.start();
   const stop = fleet.stop.bind(fleet);
@@ -208,6 +213,100 @@ Deno.test("sessions on several points of a fleet are metered by the one Worker a
     );
   } finally {
     if (!stopped) await fleet.stop();
+    await central.close();
+  }
+});
+
+/** A Central as the original joins: a new consumer group of `prefix` on every start, reading `topic`. */
+async function joinAsCentral(broker: string, prefix: string, topic: string) {
+  const kafka = new Kafka({ clientId: "central", brokers: [broker], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `${prefix}${Date.now()}`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: false });
+  await consumer.run({ eachMessage: () => Promise.resolve() });
+  return consumer;
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test("a fleet watches Central once: while it is away no point starts a session, and when it is back every point registers again", async () => {
+  const broker = await brokerAddress();
+  const topics = uniqueTopics("fleetcentral");
+  const central = await CentralDouble.start(broker, topics);
+  const prefix = `fleet_central_${crypto.randomUUID().slice(0, 8)}_`;
+  let present = await joinAsCentral(broker, prefix, topics.cpEvents);
+  const watch = new KafkaCentralWatch({
+    brokers: [broker],
+    clientId: "fleet-test-central",
+    groupPrefix: prefix,
+    cpEventsTopic: topics.cpEvents,
+    intervalMs: 500,
+  }, { logger: engineLogger("central"), clock: systemClock });
+  const points = members("FLTW", 3);
+  const { fleet } = await startFleet(topics, points, NO_LOAD, 1, watch);
+  try {
+    await central.waitFor(
+      "3 available",
+      () => points.every((p) => statusesOf(central, p.cpId).includes("available")),
+      20_000,
+    );
+    await until("Central seen", () => watch.presence.kind === "present");
+    await present.disconnect(); // a clean exit: its group is empty at once
+    await until("Central away", () => watch.presence.kind === "away");
+    const awaySince = central.events.length;
+    await central.send({
+      event_type: "charging_started",
+      action: "charging_started",
+      cp_id: points[0]!.cpId,
+      username: "alice",
+    });
+    // Barrier: a command sent after it to another point, and its effect.
+    await central.send({ event_type: "CP_FAULT", action: "fault", cp_id: points[1]!.cpId });
+    await central.waitFor(
+      "the fault of the second point",
+      () => statusesOf(central, points[1]!.cpId).includes("fault"),
+    );
+    const first = central.events.slice(awaySince).filter((e) =>
+      e.value["cp_id"] === points[0]!.cpId
+    )
+      .map((e) => e.value);
+    assert.ok(
+      first.every((e) => e["status"] !== "charging" && e["action"] !== "charging_progress"),
+      `no session on the first point while Central is away: ${JSON.stringify(first)}`,
+    );
+    // The refusal is told as the point's unchanged status, with the reason.
+    assert.match(
+      String(first.at(-1)?.["reason"]),
+      /Refused charging_started: Central is unreachable/,
+    );
+
+    present = await joinAsCentral(broker, prefix, topics.cpEvents);
+    const backFrom = central.events.length;
+    await central.waitFor(
+      "every point registered again, then its real status",
+      () =>
+        points.every((p) => {
+          const own = central.events.slice(backFrom).filter((e) => e.value["cp_id"] === p.cpId);
+          const registered = own.findIndex(from(p.cpId, "CP_REGISTRATION"));
+          return registered >= 0 &&
+            own.slice(registered).some(from(p.cpId, "cp_status_change"));
+        }),
+      20_000,
+    );
+    const last = (cpId: string) => statusesOf(central, cpId).at(-1);
+    assert.equal(last(points[0]!.cpId), "available");
+    assert.equal(last(points[1]!.cpId), "fault");
+    assert.equal(last(points[2]!.cpId), "available");
+  } finally {
+    await fleet.stop();
+    await watch.close();
+    await present.disconnect().catch(() => {});
     await central.close();
   }
 });
