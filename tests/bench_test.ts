@@ -11,8 +11,6 @@ import { brokerAddress } from "./support/kafka.ts";
 
 Deno.test({
   name: "deno task bench --short prints every row and writes JSON that parses",
-  sanitizeOps: false,
-  sanitizeResources: false,
   fn: async () => {
     const out = await Deno.makeTempFile({ prefix: "bench-", suffix: ".json" });
     try {

@@ -78,8 +78,6 @@ for (
     name: `${command}: starts the local broker, the point goes available, its web panel answers, ` +
       "M charges with rising kWh, one Ctrl+C ends engine, watcher and broker",
     ignore: !tmuxAvailable(),
-    sanitizeOps: false,
-    sanitizeResources: false,
     fn: () => labSession(command),
   });
 }

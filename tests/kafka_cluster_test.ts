@@ -87,8 +87,6 @@ async function readUntil(kafka: Kafka, topic: string, expected: string[]): Promi
 Deno.test({
   name:
     "a 3-node cluster keeps acks=all writes through a leader crash, a controller crash and a node restart",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const cluster = await KafkaTestCluster.create();
     try {

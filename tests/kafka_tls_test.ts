@@ -49,8 +49,6 @@ function linesAt(output: string, level: "WARN" | "ERROR"): string[] {
 
 Deno.test({
   name: "an engine registers over a real TLS listener when it trusts the broker's CA",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const brokers = await tlsBrokerAddresses();
     await withSecretsDir(async (secrets) => {
@@ -83,8 +81,6 @@ Deno.test({
 Deno.test({
   name:
     "an engine that trusts another CA says once that the broker's certificate is not trusted, keeps retrying and never claims to be connected",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const brokers = await tlsBrokerAddresses();
     // The engine reaches the SSL listener through a proxy that counts its connection attempts:

@@ -16,8 +16,6 @@ import { brokerAddress, uniqueTopics } from "./support/kafka.ts";
 
 Deno.test({
   name: "the unreachable warning carries the hint and is repeated while Kafka stays unreachable",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const sink = memorySink();
     await setupLogging({ level: "info", format: "text", sink });
@@ -72,8 +70,6 @@ function registration(cpEvents: string): OutboundEvent {
 Deno.test({
   name:
     "a first start's registration is no backlog; events an earlier run left are one, counted in the singular when alone",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const broker = await brokerAddress();
     const topics = uniqueTopics("wording");

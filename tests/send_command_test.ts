@@ -149,8 +149,6 @@ async function send(line: string, env: Record<string, string>): Promise<string> 
 
 Deno.test({
   name: "a running engine reacts to what send publishes: a session, a fault, a recovery, a stop",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("send");

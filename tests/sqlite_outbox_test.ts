@@ -371,3 +371,54 @@ Deno.test("durable resolves once the commits made so far are on disk, and after 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("with only the engine's permissions, a state directory in memory (/dev/shm) still makes commits durable: SQLite syncs them", async (t) => {
+  const root = new URL("../", import.meta.url).pathname;
+  const script = new URL("./support/durable_append.ts", import.meta.url).pathname;
+  const name = `test-durable-${crypto.randomUUID().slice(0, 8)}`;
+  const link = `${root}state/${name}`;
+  await Deno.mkdir(`${root}state`, { recursive: true });
+  /** Runs the script as the engine runs: read and write only under the state directory. */
+  const run = async (stateDir: string) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-read=./src,./tests,${stateDir}`,
+        `--allow-write=${stateDir}`,
+        script,
+        stateDir,
+      ],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout).trim();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    return text;
+  };
+  await t.step("on disk: the engine's own fsync, off the event loop", async () => {
+    await Deno.mkdir(link);
+    try {
+      assert.equal(await run(`./state/${name}`), "engine 3");
+    } finally {
+      await Deno.remove(link, { recursive: true });
+    }
+  });
+  let memory: string | null = null;
+  try {
+    memory = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "ev-cp-engine-" });
+  } catch {
+    // No /dev/shm here: nothing more to check.
+  }
+  if (memory === null) return;
+  await t.step("under /dev/shm through a link: SQLite's fsync of each commit", async () => {
+    await Deno.symlink(memory!, link);
+    try {
+      assert.equal(await run(`./state/${name}`), "sqlite 3");
+    } finally {
+      await Deno.remove(link).catch(() => {});
+      await Deno.remove(memory!, { recursive: true }).catch(() => {});
+    }
+  });
+});

@@ -219,8 +219,6 @@ Deno.test("the TCP proxy in front of an echo service: pass, latency, blackhole, 
 Deno.test({
   name:
     "kafkajs through the proxy: produces in pass, is held by blackhole, fails fast under reset, resumes after pass",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const proxy = TcpProxy.start();
     const broker = await KafkaTestBroker.create({ advertisedPlaintextPort: proxy.port });

@@ -42,8 +42,6 @@ function cell(page: Page, cpId: string, name: string): Promise<string> {
 Deno.test({
   name:
     "one point's page in Chromium: fault turns it red and the health port KO, a manual session makes energy rise",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const broker = await brokerAddress();
     const topics = uniqueTopics("browser");
@@ -231,8 +229,6 @@ async function measurePage(page: Page, ms: number) {
 Deno.test({
   name:
     "a fleet of 1,000 points in Chromium: live without stutter, filters, and a selection faulted in one click",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const broker = await brokerAddress();
     const topics = uniqueTopics("browser-fleet");
@@ -359,7 +355,18 @@ Deno.test({
                 .map((event) => event["cp_id"]),
             );
             return ids.every((id) => faulted.has(id));
-          }, 30_000);
+          }, 30_000).catch((error) => {
+            const ofThem = central.seen("cp_status_change").filter((event) =>
+              ids.includes(String(event["cp_id"]))
+            ).map((event) => `${event["cp_id"]}:${event["status"]}`);
+            throw new Error(
+              `${(error as Error).message.slice(0, 200)}\nstatuses of the selected points: ${
+                ofThem.join(", ")
+              }\nall events seen: ${central.events.length}; the fleet's output ends:\n${
+                fleet.output.slice(-3000)
+              }`,
+            );
+          });
           await page.click('#filters button[data-filter="fault"]');
           await page.fill("#search", "");
           await waitUntil("the faults on the page", async () => (await count("fault")) >= 9);

@@ -33,8 +33,6 @@ async function engineWithPanel(label: string, extra: string[] = []) {
 Deno.test({
   name:
     "the web panel's actions drive real events on the broker, and /metrics counts what the broker saw",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn(t) {
     const { central, engine, cpId, healthPort, base } = await engineWithPanel("web");
     const point = `${base}/api/points/${cpId}`;
@@ -304,8 +302,6 @@ Deno.test({
 Deno.test({
   name:
     "a web panel port in use: one line naming it and --http-port, exit code 1, nothing registered or left open",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (taken.addr as Deno.NetAddr).port;
@@ -339,8 +335,6 @@ Deno.test({
 
 Deno.test({
   name: "without --http-port there is no web panel (it is off by default)",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const broker = await brokerAddress();
     const topics = uniqueTopics("noweb");

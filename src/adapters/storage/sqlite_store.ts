@@ -109,6 +109,8 @@ export class SqliteOutbox implements Outbox, SessionJournal {
   /** The fsync in progress, and whether commits made since it began wait for another one. */
   #syncing: Promise<void> | null = null;
   #resync: Promise<void> | null = null;
+  /** SQLite fsyncs each commit itself: the log could not be opened for ours. */
+  #sqliteSyncs = false;
 
   private constructor(
     path: string,
@@ -216,14 +218,40 @@ export class SqliteOutbox implements Outbox, SessionJournal {
   }
 
   async #syncLog(): Promise<void> {
+    if (this.#sqliteSyncs) return;
     try {
       this.#wal ??= await Deno.open(`${this.path}-wal`, { read: true });
     } catch (error) {
       // No log yet: nothing was committed through it.
       if (error instanceof Deno.errors.NotFound) return;
+      if (
+        error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+      ) {
+        this.#letSqliteSync();
+        return;
+      }
       throw error;
     }
     await this.#wal.syncData();
+  }
+
+  /**
+   * The log cannot be opened for our own fsync although SQLite writes it: the runtime refuses
+   * the path (a state directory under `/dev`, such as `/dev/shm`, needs more than the engine's
+   * permissions) or the system does. SQLite then syncs each commit itself (`synchronous=FULL`,
+   * on the event loop: slower, as durable), and a checkpoint makes what was committed so far
+   * durable now.
+   */
+  #letSqliteSync(): void {
+    if (this.#sqliteSyncs || this.#closed) return;
+    this.#sqliteSyncs = true;
+    this.#db.exec("PRAGMA synchronous = FULL");
+    this.#db.exec("PRAGMA wal_checkpoint(FULL)");
+  }
+
+  /** Whose fsync makes commits durable: ours, off the event loop, or SQLite's (see #letSqliteSync). */
+  get fsyncBy(): "engine" | "sqlite" {
+    return this.#sqliteSyncs ? "sqlite" : "engine";
   }
 
   /** Starts the fsync of what was just committed; its failure is the next waiter's to see. */
