@@ -5,9 +5,9 @@
  * `scenario | original engine | ev-cp-engine` with the evidence behind each cell.
  *
  * ```sh
- * deno task peers --peers /tmp/peers                       # every scenario, both engines
- * deno task peers --peers /tmp/peers --engine ours --scenario register --scenario driver-session
- * deno task peers --peers /tmp/peers --keep-logs /tmp/peers-logs
+ * deno task peers --peers ../peers                       # every scenario, both engines
+ * deno task peers --peers ../peers --engine ours --scenario register --scenario driver-session
+ * deno task peers --peers ../peers --keep-logs peers-logs
  * ```
  *
  * Each run (one scenario with one engine) gets a fresh Kafka broker (tools/kafka_broker.ts), a
