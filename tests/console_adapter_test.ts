@@ -13,6 +13,7 @@ import type { Command } from "../src/domain/charge_point.ts";
 import type { CommandSource, EngineSnapshot } from "../src/app/engine.ts";
 import type { DecodedCommand } from "../src/protocol/commands.ts";
 import type { LogRecord } from "../src/adapters/logging.ts";
+import { engineSnapshot } from "./support/snapshot.ts";
 
 class FakeTerminal implements ConsoleTerminal {
   output = "";
@@ -42,21 +43,7 @@ class FakeEngine implements ConsoleEngine {
   applied: [Command | DecodedCommand, CommandSource][] = [];
   status: EngineSnapshot["status"] = "available";
   snapshot(): EngineSnapshot {
-    return {
-      cpId: "CP_1",
-      location: "Here",
-      maxPowerKw: 22,
-      tariffEurPerKwh: 0.3,
-      status: this.status,
-      health: "OK",
-      vehiclePluggedIn: false,
-      lastProbeAt: null,
-      monitorWatching: false,
-      monitorLost: false,
-      centralAwaySince: null,
-      session: null,
-      startup: null,
-    };
+    return engineSnapshot({ cpId: "CP_1", location: "Here", status: this.status });
   }
   apply(command: Command | DecodedCommand, source: CommandSource): void {
     this.applied.push([command, source]);

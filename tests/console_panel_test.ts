@@ -15,28 +15,14 @@ import {
   splitKeys,
 } from "../src/adapters/console/keys.ts";
 import type { EngineSnapshot, SessionView } from "../src/app/engine.ts";
+import { engineSnapshot } from "./support/snapshot.ts";
 
 const ESC = "\x1b";
 const ANY_ESCAPE = new RegExp(`${ESC}\\[[0-9;]*m`);
 const NOW = 1_764_350_000_000;
 
 function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
-  return {
-    cpId: "CP_042",
-    location: "Lab bench 4",
-    maxPowerKw: 22,
-    tariffEurPerKwh: 0.3,
-    status: "available",
-    health: "OK",
-    vehiclePluggedIn: false,
-    lastProbeAt: null,
-    monitorWatching: false,
-    monitorLost: false,
-    centralAwaySince: null,
-    session: null,
-    startup: null,
-    ...overrides,
-  };
+  return engineSnapshot({ cpId: "CP_042", location: "Lab bench 4", ...overrides });
 }
 
 const SESSION: SessionView = {

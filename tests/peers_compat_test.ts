@@ -29,6 +29,21 @@ function progressOf(central: PeerCentral, username: string): Record<string, unkn
   return central.double.seen("charging_progress").filter((event) => event["username"] === username);
 }
 
+/**
+ * A point that can be restarted as itself (its own state directory and command group, kept
+ * across restarts), with a Central that follows the real one's rules; `extra` adds engine flags.
+ */
+async function restartablePoint(label: string, prefix: string, extra: string[] = []) {
+  const broker = await brokerAddress();
+  const topics = uniqueTopics(label);
+  const cpId = `${prefix}_${crypto.randomUUID().slice(0, 6)}`;
+  const stateDir = `state/test-${crypto.randomUUID().slice(0, 8)}`;
+  const healthPort = freePort();
+  const central = await PeerCentral.start(broker, topics, cpId);
+  const args = ["--state-dir", stateDir, "--group-id", `engine_group_${cpId}`, ...extra];
+  return { broker, topics, cpId, stateDir, healthPort, central, args };
+}
+
 Deno.test({
   name:
     "fault then recover 1 to 1.5 s apart, 5 times: Central ends on the point's real status every time",
@@ -140,13 +155,10 @@ Deno.test({
 Deno.test({
   name: "a charging_started authorised while the engine was down is not applied when it restarts",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("peers-stale");
-    const cpId = `CP_PS_${crypto.randomUUID().slice(0, 6)}`;
-    const stateDir = `state/test-${crypto.randomUUID().slice(0, 8)}`;
-    const healthPort = freePort();
-    const central = await PeerCentral.start(broker, topics, cpId);
-    const args = ["--state-dir", stateDir, "--group-id", `engine_group_${cpId}`];
+    const { broker, topics, cpId, stateDir, healthPort, central, args } = await restartablePoint(
+      "peers-stale",
+      "CP_PS",
+    );
     let engine = await startEngine(cpId, broker, healthPort, topics, args);
     try {
       await central.double.waitForStatus("available");
@@ -244,20 +256,11 @@ Deno.test({
   name:
     "engine and Monitor restarted together: the session Central hands out and then kills is not supplied, and the next one lives",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("peers-together");
-    const cpId = `CP_PT_${crypto.randomUUID().slice(0, 6)}`;
-    const stateDir = `state/test-${crypto.randomUUID().slice(0, 8)}`;
-    const healthPort = freePort();
-    const central = await PeerCentral.start(broker, topics, cpId);
-    const args = [
-      "--state-dir",
-      stateDir,
-      "--group-id",
-      `engine_group_${cpId}`,
-      "--monitor-wait",
-      "20",
-    ];
+    const { broker, topics, cpId, stateDir, healthPort, central, args } = await restartablePoint(
+      "peers-together",
+      "CP_PT",
+      ["--monitor-wait", "20"],
+    );
     let engine = await startEngine(cpId, broker, healthPort, topics, args);
     let monitor = new PeerMonitor(central, healthPort);
     try {
@@ -333,20 +336,11 @@ Deno.test({
   name:
     "engine and Monitor restarted together a while after registering: the engine's explicit offline keeps Central from handing out a session before the Monitor is back",
   async fn() {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("peers-later");
-    const cpId = `CP_PL_${crypto.randomUUID().slice(0, 6)}`;
-    const stateDir = `state/test-${crypto.randomUUID().slice(0, 8)}`;
-    const healthPort = freePort();
-    const central = await PeerCentral.start(broker, topics, cpId);
-    const args = [
-      "--state-dir",
-      stateDir,
-      "--group-id",
-      `engine_group_${cpId}`,
-      "--monitor-wait",
-      "20",
-    ];
+    const { broker, topics, cpId, stateDir, healthPort, central, args } = await restartablePoint(
+      "peers-later",
+      "CP_PL",
+      ["--monitor-wait", "20"],
+    );
     let engine = await startEngine(cpId, broker, healthPort, topics, args);
     let monitor = new PeerMonitor(central, healthPort);
     try {

@@ -9,15 +9,18 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
-import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
+import { EngineProcess, freePort } from "./support/engine_process.ts";
 import { health, waitForHealth } from "./support/health.ts";
 import {
   ARTEFACTS_DIR,
+  engineWithPanel,
   launchChromium,
+  measurePage,
   memoryStateDir,
   scrapeMetrics,
   waitUntil,
 } from "./support/web.ts";
+import { commonFlags } from "../tools/bench/lab.ts";
 
 async function screenshot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(ARTEFACTS_DIR, { recursive: true });
@@ -43,19 +46,7 @@ Deno.test({
   name:
     "one point's page in Chromium: fault turns it red and the health port KO, a manual session makes energy rise",
   async fn(t) {
-    const broker = await brokerAddress();
-    const topics = uniqueTopics("browser");
-    const cpId = "CP_BROWSER";
-    const healthPort = freePort();
-    const httpPort = freePort();
-    const central = await CentralDouble.start(broker, topics);
-    const engine = await EngineProcess.start([
-      ...engineArgs({ cpId, broker, healthPort, topics }),
-      "--no-console",
-      "--http-port",
-      String(httpPort),
-      "--time-scale",
-      "60",
+    const { central, engine, cpId, healthPort, httpPort } = await engineWithPanel("browser", [
       "--location",
       "Lab bay 3",
     ]);
@@ -94,7 +85,7 @@ Deno.test({
         assert.equal(await cell(page, cpId, "health"), "KO");
         assert.equal(await health(healthPort), "KO");
         await central.waitForStatus("fault");
-        await page.locator("#notice", { hasText: "Fault on CP_BROWSER: done" }).waitFor();
+        await page.locator("#notice", { hasText: `Fault on ${cpId}: done` }).waitFor();
         await screenshot(page, "single-fault");
       });
 
@@ -188,44 +179,6 @@ function hexToRgb(hex: string): string {
   return `rgb(${(value >> 16) & 255}, ${(value >> 8) & 255}, ${value & 255})`;
 }
 
-/** The page's own measure: main-thread time, memory and frame times over `ms`. */
-async function measurePage(page: Page, ms: number) {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Performance.enable");
-  const metric = async () => {
-    const { metrics } = await cdp.send("Performance.getMetrics");
-    return Object.fromEntries(metrics.map((entry) => [entry.name, entry.value]));
-  };
-  const before = await metric();
-  // Runs in the page (a string: the tests are type-checked without the DOM's types).
-  const frames = await page.evaluate<number[]>(`new Promise((resolve) => {
-    const gaps = [];
-    let last = performance.now();
-    const end = last + ${ms};
-    const frame = (now) => {
-      gaps.push(now - last);
-      last = now;
-      if (now < end) requestAnimationFrame(frame);
-      else resolve(gaps);
-    };
-    requestAnimationFrame(frame);
-  })`);
-  const after = await metric();
-  await cdp.detach();
-  const sorted = [...frames].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return {
-    heapMb: after["JSHeapUsedSize"]! / 2 ** 20,
-    domNodes: after["Nodes"]!,
-    /** Share of the wall time the page's main thread was busy. */
-    busy: (after["TaskDuration"]! - before["TaskDuration"]!) / (ms / 1000),
-    frames: frames.length,
-    frameP50: at(0.5),
-    frameP95: at(0.95),
-    frameMax: sorted[sorted.length - 1]!,
-  };
-}
-
 Deno.test({
   name:
     "a fleet of 1,000 points in Chromium: live without stutter, filters, and a selection faulted in one click",
@@ -239,17 +192,8 @@ Deno.test({
       "fleet",
       "--count",
       "1000",
-      "--kafka-broker",
-      broker,
-      "--cp-events-topic",
-      topics.cpEvents,
-      "--central-events-topic",
-      topics.centralEvents,
-      "--health-host",
-      "127.0.0.1",
+      ...commonFlags(broker, topics),
       "--health-port-base",
-      "0",
-      "--monitor-wait",
       "0",
       "--state-dir",
       state.arg,
@@ -321,13 +265,13 @@ Deno.test({
           console.log(
             `[figures] page with 1,000 live points: JS heap ${figures.heapMb.toFixed(1)} MB, ` +
               `${figures.domNodes} DOM nodes, main thread busy ${
-                (figures.busy * 100).toFixed(1)
+                figures.busyPercent.toFixed(1)
               } %, ` +
               `${figures.frames} frames in 5 s, frame p50 ${figures.frameP50.toFixed(1)} ms, ` +
               `p95 ${figures.frameP95.toFixed(1)} ms, max ${figures.frameMax.toFixed(1)} ms`,
           );
           assert.ok(figures.heapMb < 64, `JS heap ${figures.heapMb} MB`);
-          assert.ok(figures.busy < 0.5, `main thread busy ${figures.busy}`);
+          assert.ok(figures.busyPercent < 50, `main thread busy ${figures.busyPercent} %`);
           assert.ok(figures.frameP50 < 25, `median frame ${figures.frameP50} ms`);
         },
       );

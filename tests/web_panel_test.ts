@@ -8,27 +8,7 @@ import assert from "node:assert/strict";
 import { brokerAddress, CentralDouble, uniqueTopics } from "./support/kafka.ts";
 import { engineArgs, EngineProcess, freePort } from "./support/engine_process.ts";
 import { health, waitForHealth } from "./support/health.ts";
-import { postJson, requestJson, scrapeMetrics, waitUntil } from "./support/web.ts";
-
-/** A test engine with its web panel on loopback. */
-async function engineWithPanel(label: string, extra: string[] = []) {
-  const broker = await brokerAddress();
-  const topics = uniqueTopics(label);
-  const cpId = `CP_WEB_${crypto.randomUUID().slice(0, 6)}`;
-  const healthPort = freePort();
-  const httpPort = freePort();
-  const central = await CentralDouble.start(broker, topics);
-  const engine = await EngineProcess.start([
-    ...engineArgs({ cpId, broker, healthPort, topics }),
-    "--no-console",
-    "--http-port",
-    String(httpPort),
-    "--time-scale",
-    "60",
-    ...extra,
-  ]);
-  return { central, engine, cpId, healthPort, httpPort, base: `http://127.0.0.1:${httpPort}` };
-}
+import { engineWithPanel, postJson, requestJson, scrapeMetrics, waitUntil } from "./support/web.ts";
 
 Deno.test({
   name:

@@ -24,24 +24,10 @@ import { pointRow } from "../src/adapters/web/rows.ts";
 import { PAGE_SCRIPT } from "../src/adapters/web/assets/page_script.ts";
 import { PAGE_HTML } from "../src/adapters/web/assets/page_html.ts";
 import { portOf } from "./support/fake_clock.ts";
+import { engineSnapshot } from "./support/snapshot.ts";
 
 function snapshot(overrides: Partial<EngineSnapshot> = {}): EngineSnapshot {
-  return {
-    cpId: "CP_001",
-    location: "Lab",
-    maxPowerKw: 22,
-    tariffEurPerKwh: 0.3,
-    status: "available",
-    health: "OK",
-    vehiclePluggedIn: false,
-    lastProbeAt: null,
-    monitorWatching: false,
-    monitorLost: false,
-    centralAwaySince: null,
-    session: null,
-    startup: null,
-    ...overrides,
-  };
+  return engineSnapshot(overrides);
 }
 
 const SESSION = {

@@ -150,6 +150,29 @@ export function randomClusterId(): string {
 // Installation
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Runs `command` with `args` (stdin closed, output captured). A command that is not on PATH is
+ * the {@linkcode KafkaBrokerError} `missing` (what to install); any other failure to start it is
+ * thrown as it is. The caller judges the exit code.
+ */
+export async function runTool(
+  command: string,
+  args: readonly string[],
+  missing: string,
+): Promise<Deno.CommandOutput> {
+  try {
+    return await new Deno.Command(command, {
+      args: [...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new KafkaBrokerError(missing);
+    throw error;
+  }
+}
+
 let javaChecked: Promise<void> | undefined;
 
 /**
@@ -159,22 +182,11 @@ let javaChecked: Promise<void> | undefined;
  */
 export function checkJava(): Promise<void> {
   javaChecked ??= (async () => {
-    let output: Deno.CommandOutput;
-    try {
-      output = await new Deno.Command("java", {
-        args: ["-version"],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new KafkaBrokerError(
-          `Java 17+ is required to start the test Kafka broker: \`java\` was not found on PATH (${JAVA_HINT})`,
-        );
-      }
-      throw error;
-    }
+    const output = await runTool(
+      "java",
+      ["-version"],
+      `Java 17+ is required to start the test Kafka broker: \`java\` was not found on PATH (${JAVA_HINT})`,
+    );
     const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
     const match = text.match(/version "(\d+)(?:\.(\d+))?/);
     const major = match ? (match[1] === "1" ? Number(match[2]) : Number(match[1])) : NaN;
@@ -209,30 +221,19 @@ export async function ensureKafkaJars(): Promise<string> {
   await Deno.mkdir(dirname(KAFKA_JARS_DIR), { recursive: true });
   const tmp = `${KAFKA_JARS_DIR}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    let output: Deno.CommandOutput;
-    try {
-      output = await new Deno.Command("mvn", {
-        args: [
-          "-q",
-          "-B",
-          "-f",
-          POM_FILE,
-          "dependency:copy-dependencies",
-          `-DoutputDirectory=${tmp}`,
-          "-DincludeScope=runtime",
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new KafkaBrokerError(
-          "Maven is required to download the test Kafka broker: `mvn` was not found on PATH (install Maven, e.g. the Debian package maven, or set KAFKA_BROKER=host:port to use an existing broker)",
-        );
-      }
-      throw error;
-    }
+    const output = await runTool(
+      "mvn",
+      [
+        "-q",
+        "-B",
+        "-f",
+        POM_FILE,
+        "dependency:copy-dependencies",
+        `-DoutputDirectory=${tmp}`,
+        "-DincludeScope=runtime",
+      ],
+      "Maven is required to download the test Kafka broker: `mvn` was not found on PATH (install Maven, e.g. the Debian package maven, or set KAFKA_BROKER=host:port to use an existing broker)",
+    );
     const log = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
     if (!output.success) {
       throw new KafkaBrokerError(

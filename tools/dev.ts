@@ -306,8 +306,9 @@ async function main(args: string[]): Promise<number> {
       const lab = await labBroker(port);
       broker = lab.started;
       const webPort = portFree(LAB_WEB_PORT) ? LAB_WEB_PORT : 0;
-      engineArgs = [...labEngineArgs(lab.address, args, env, webPort), ...args];
-      if (!given(args, "--http-port") && !env("HTTP_PORT")) {
+      const labArgs = labEngineArgs(lab.address, args, env, webPort);
+      engineArgs = [...labArgs, ...args];
+      if (labArgs.includes("--http-port")) {
         say(
           webPort === 0
             ? `port ${LAB_WEB_PORT} is taken: the web panel listens on a free port (the engine ` +

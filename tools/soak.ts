@@ -207,6 +207,32 @@ export function outOfOrder(events: readonly SeenValue[]): string[] {
   return problems;
 }
 
+/**
+ * Ends a phase: stops the subject gracefully (`what` names it in the error when that fails),
+ * reads the whole events topic, and judges it against what the subject acknowledged and started.
+ */
+async function closePhase(
+  subject: Subject,
+  what: string,
+  reader: string,
+  topic: string,
+  phase: string,
+  faults: Readonly<Record<string, number>>,
+  database: string,
+): Promise<PhaseResult> {
+  const code = await subject.stop();
+  if (code !== 0) throw new Error(`${what} exited with ${code}`);
+  const events = await readTopic(reader, topic);
+  return {
+    phase,
+    faults,
+    report: judge(events, subject.acknowledged(), subject.startedSessions()),
+    worstDrainMs: subject.worstDrainMs(),
+    leftInState: leftInState(database),
+    outOfOrder: outOfOrder(events),
+  };
+}
+
 /** Rows left in the outbox and journal of a stopped engine's state database. */
 function leftInState(path: string): { outbox: number; journal: number } {
   const db = new DatabaseSync(path, { readOnly: true });
@@ -335,16 +361,16 @@ async function sessionFaults(
       await send({ event_type: "CP_UNPLUG", action: "unplug" });
       await waitForLine(subject, (message) => message.startsWith("Session completed for"));
     }
-    const code = await subject.stop();
-    if (code !== 0) throw new Error(`The last graceful stop exited with ${code}`);
-    const events = await readTopic(brokers.reader, topics.cpEvents);
     return {
-      phase,
-      faults: counts,
-      report: judge(events, subject.acknowledged(), subject.startedSessions()),
-      worstDrainMs: subject.worstDrainMs(),
-      leftInState: leftInState(`state/${stateName}/${cpId}/engine.sqlite3`),
-      outOfOrder: outOfOrder(events),
+      ...await closePhase(
+        subject,
+        "The last graceful stop",
+        brokers.reader,
+        topics.cpEvents,
+        phase,
+        counts,
+        `state/${stateName}/${cpId}/engine.sqlite3`,
+      ),
       resumeSeconds,
     };
   } catch (error) {
@@ -623,18 +649,15 @@ async function engineKills(
       await waitForLine(subject, (message) => message.startsWith("Session completed for"));
     }
     await waitForLine(subject, (message) => message === "Ready");
-    const code = await subject.stop();
-    if (code !== 0) throw new Error(`The last graceful stop exited with ${code}`);
-    const events = await readTopic(broker.bootstrap, topics.cpEvents);
-    const report = judge(events, subject.acknowledged(), subject.startedSessions());
-    return {
-      phase: "single engine",
+    return await closePhase(
+      subject,
+      "The last graceful stop",
+      broker.bootstrap,
+      topics.cpEvents,
+      "single engine",
       faults,
-      report,
-      worstDrainMs: subject.worstDrainMs(),
-      leftInState: leftInState(`state/${stateName}/${cpId}/engine.sqlite3`),
-      outOfOrder: outOfOrder(events),
-    };
+      `state/${stateName}/${cpId}/engine.sqlite3`,
+    );
   } finally {
     await subject.dispose();
     await producer.disconnect();
@@ -699,18 +722,15 @@ async function fleetKill(broker: KafkaTestBroker, options: SoakOptions): Promise
     faults["kill -9 of the fleet mid-sessions"] = 1;
     await subject.start();
     await waitForLine(subject, (message) => message === "Ready", 120_000);
-    const code = await subject.stop();
-    if (code !== 0) throw new Error(`The fleet's graceful stop exited with ${code}`);
-    const events = await readTopic(broker.bootstrap, topics.cpEvents);
-    const report = judge(events, subject.acknowledged(), subject.startedSessions());
-    return {
-      phase: `fleet of ${options.fleetPoints}`,
+    return await closePhase(
+      subject,
+      "The fleet's graceful stop",
+      broker.bootstrap,
+      topics.cpEvents,
+      `fleet of ${options.fleetPoints}`,
       faults,
-      report,
-      worstDrainMs: subject.worstDrainMs(),
-      leftInState: leftInState(`state/${stateName}/${groupId}/engine.sqlite3`),
-      outOfOrder: outOfOrder(events),
-    };
+      `state/${stateName}/${groupId}/engine.sqlite3`,
+    );
   } finally {
     await subject.dispose();
     await producer.disconnect();

@@ -16,7 +16,7 @@
  */
 
 import { join } from "node:path";
-import { KafkaBrokerError, lastLines } from "./_kafka_jvm.ts";
+import { KafkaBrokerError, lastLines, runTool } from "./_kafka_jvm.ts";
 
 /** Password of every key store made here, and of the keys in them. Test use only. */
 export const STORE_PASSWORD = "test-store-secret";
@@ -38,23 +38,12 @@ const VALIDITY = ["-startdate", "-1d", "-validity", "3650"];
 const KEY = ["-keyalg", "EC", "-groupname", "secp256r1", "-sigalg", "SHA256withECDSA"];
 
 async function keytool(args: string[], what: string): Promise<void> {
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command("keytool", {
-      args: [...JVM_FLAGS, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new KafkaBrokerError(
-        `Cannot ${what}: \`keytool\` was not found on PATH (it comes with every Java runtime, ` +
-          "e.g. the Debian package openjdk-17-jre-headless; put its bin directory on PATH)",
-      );
-    }
-    throw error;
-  }
+  const output = await runTool(
+    "keytool",
+    [...JVM_FLAGS, ...args],
+    `Cannot ${what}: \`keytool\` was not found on PATH (it comes with every Java runtime, ` +
+      "e.g. the Debian package openjdk-17-jre-headless; put its bin directory on PATH)",
+  );
   if (!output.success) {
     const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
     throw new KafkaBrokerError(

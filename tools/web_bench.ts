@@ -23,11 +23,18 @@
  *
  * @module
  */
-import type { Page } from "playwright-core";
 import { brokerAddress, uniqueTopics } from "../tests/support/kafka.ts";
 import { EngineProcess, freePort } from "../tests/support/engine_process.ts";
 import { testStateDir } from "../tests/support/engine_state.ts";
-import { launchChromium, memoryStateDir, scrapeMetrics, waitUntil } from "../tests/support/web.ts";
+import {
+  launchChromium,
+  measurePage,
+  memoryStateDir,
+  type PageFigures,
+  scrapeMetrics,
+  waitUntil,
+} from "../tests/support/web.ts";
+import { commonFlags } from "./bench/lab.ts";
 
 /** The options of a run. */
 interface BenchOptions {
@@ -90,17 +97,8 @@ async function startFleet(
     "fleet",
     "--count",
     String(count),
-    "--kafka-broker",
-    broker,
-    "--cp-events-topic",
-    topics.cpEvents,
-    "--central-events-topic",
-    topics.centralEvents,
-    "--health-host",
-    "127.0.0.1",
+    ...commonFlags(broker, topics),
     "--health-port-base",
-    "0",
-    "--monitor-wait",
     "0",
     "--state-dir",
     state.arg,
@@ -123,47 +121,6 @@ async function startFleet(
       await fleet.dispose();
       await state.remove();
     },
-  };
-}
-
-/** The page's figures over `ms`, read through the Chrome DevTools Protocol. */
-async function measurePage(page: Page, ms: number) {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send("Performance.enable");
-  const read = async () =>
-    Object.fromEntries(
-      (await cdp.send("Performance.getMetrics")).metrics.map((metric) => [
-        metric.name,
-        metric.value,
-      ]),
-    );
-  const before = await read();
-  // Runs in the page (a string: the tools are type-checked without the DOM's types).
-  const frames = await page.evaluate<number[]>(`new Promise((resolve) => {
-    const gaps = [];
-    let last = performance.now();
-    const end = last + ${ms};
-    const frame = (now) => {
-      gaps.push(now - last);
-      last = now;
-      if (now < end) requestAnimationFrame(frame);
-      else resolve(gaps);
-    };
-    requestAnimationFrame(frame);
-  })`);
-  const after = await read();
-  await cdp.detach();
-  const sorted = [...frames].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return {
-    heapMb: after["JSHeapUsedSize"]! / 2 ** 20,
-    domNodes: after["Nodes"]!,
-    busyPercent: (after["TaskDuration"]! - before["TaskDuration"]!) / (ms / 1000) * 100,
-    framesPerSecond: frames.length / (ms / 1000),
-    frameP50: at(0.5),
-    frameP95: at(0.95),
-    frameP99: at(0.99),
-    frameMax: sorted[sorted.length - 1]!,
   };
 }
 
@@ -236,7 +193,7 @@ async function main(args: string[]): Promise<void> {
     const closedRuns: number[] = [];
     const openRuns: number[] = [];
     const feedShares: number[] = [];
-    let figures: Awaited<ReturnType<typeof measurePage>> | null = null;
+    let figures: PageFigures | null = null;
     for (let round = 1; round <= options.rounds; round++) {
       const closed = await cpuOver(fleet.pid, options.seconds);
       closedRuns.push(closed);
@@ -285,7 +242,7 @@ async function main(args: string[]): Promise<void> {
       "the live feed's own work (median)",
       `${feed.toFixed(2)} % of a core = ${(feed / withPage * 100).toFixed(1)} % of the fleet's CPU`,
     );
-    const page = figures as Awaited<ReturnType<typeof measurePage>> | null;
+    const page = figures as PageFigures | null;
     if (openRuns.length === 0) throw new Error("no round with the page open completed");
     if (page !== null) {
       say("page JS heap", `${page.heapMb.toFixed(1)} MB (${page.domNodes} DOM nodes)`);

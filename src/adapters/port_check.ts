@@ -1,6 +1,6 @@
 /**
- * Whether a TCP port can be listened on, checked before start-up registers anything (the health
- * port and the web panel's).
+ * Listening on a TCP port (the health port and the web panel's): whether it can be, checked
+ * before start-up registers anything, and what to say when opening it failed.
  *
  * @module
  */
@@ -24,4 +24,25 @@ export function ensurePortFree(
     return;
   }
   listener.close();
+}
+
+/**
+ * What to throw when opening `what` (`the health port`) on `address` failed: `inUse`'s error for
+ * a port in use; a missing permission as Deno words it (it says what and why); anything else as
+ * one line naming the port.
+ */
+export function portOpenError(
+  error: unknown,
+  what: string,
+  address: { readonly hostname: string; readonly port: number },
+  inUse: (cause: Deno.errors.AddrInUse) => Error,
+): unknown {
+  if (error instanceof Deno.errors.AddrInUse) return inUse(error);
+  if (
+    error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied ||
+    !(error instanceof Error)
+  ) return error;
+  return new Error(`Cannot open ${what} ${address.port} on ${address.hostname}: ${error.message}`, {
+    cause: error,
+  });
 }

@@ -6,7 +6,9 @@
  * @module
  */
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { type BrowserContext, chromium } from "playwright-core";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { brokerAddress, CentralDouble, uniqueTopics } from "./kafka.ts";
+import { engineArgs, EngineProcess, freePort } from "./engine_process.ts";
 
 /** An answer of the panel: its status and its JSON body. */
 export interface JsonAnswer {
@@ -209,3 +211,89 @@ export async function memoryStateDir(
 
 /** The folder where the browser tests keep their screenshots (gitignored). */
 export const ARTEFACTS_DIR = new URL("../../test-artefacts/", import.meta.url);
+
+/** What {@linkcode measurePage} reads from a page. */
+export interface PageFigures {
+  /** The JS heap in use, MB. */
+  readonly heapMb: number;
+  readonly domNodes: number;
+  /** Share of the wall time the page's main thread was busy, %. */
+  readonly busyPercent: number;
+  /** Animation frames seen, and their rate. */
+  readonly frames: number;
+  readonly framesPerSecond: number;
+  /** Frame times (the gap between two frames), ms. */
+  readonly frameP50: number;
+  readonly frameP95: number;
+  readonly frameP99: number;
+  readonly frameMax: number;
+}
+
+/**
+ * The page's own measure over `ms`, through the Chrome DevTools Protocol: main-thread time,
+ * memory, and frame times from a `requestAnimationFrame` loop (shared by the browser test and
+ * `deno task web-bench`).
+ */
+export async function measurePage(page: Page, ms: number): Promise<PageFigures> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const read = async () =>
+    Object.fromEntries(
+      (await cdp.send("Performance.getMetrics")).metrics.map((metric) => [
+        metric.name,
+        metric.value,
+      ]),
+    );
+  const before = await read();
+  // Runs in the page (a string: tests and tools are type-checked without the DOM's types).
+  const frames = await page.evaluate<number[]>(`new Promise((resolve) => {
+    const gaps = [];
+    let last = performance.now();
+    const end = last + ${ms};
+    const frame = (now) => {
+      gaps.push(now - last);
+      last = now;
+      if (now < end) requestAnimationFrame(frame);
+      else resolve(gaps);
+    };
+    requestAnimationFrame(frame);
+  })`);
+  const after = await read();
+  await cdp.detach();
+  const sorted = [...frames].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return {
+    heapMb: after["JSHeapUsedSize"]! / 2 ** 20,
+    domNodes: after["Nodes"]!,
+    busyPercent: (after["TaskDuration"]! - before["TaskDuration"]!) / (ms / 1000) * 100,
+    frames: frames.length,
+    framesPerSecond: frames.length / (ms / 1000),
+    frameP50: at(0.5),
+    frameP95: at(0.95),
+    frameP99: at(0.99),
+    frameMax: sorted[sorted.length - 1]!,
+  };
+}
+
+/**
+ * A test engine (`deno task start`'s permissions, no console, `--time-scale 60`) with its web
+ * panel on a free loopback port, and a Central double on its own topics; `extra` adds flags.
+ */
+export async function engineWithPanel(label: string, extra: string[] = []) {
+  const broker = await brokerAddress();
+  const topics = uniqueTopics(label);
+  const cpId = `CP_WEB_${crypto.randomUUID().slice(0, 6)}`;
+  const healthPort = freePort();
+  const httpPort = freePort();
+  const central = await CentralDouble.start(broker, topics);
+  const engine = await EngineProcess.start([
+    ...engineArgs({ cpId, broker, healthPort, topics }),
+    "--no-console",
+    "--http-port",
+    String(httpPort),
+    "--time-scale",
+    "60",
+    ...extra,
+  ]);
+  return { central, engine, cpId, healthPort, httpPort, base: `http://127.0.0.1:${httpPort}` };
+}

@@ -20,7 +20,7 @@ import {
   readFrame,
   STX,
 } from "../../protocol/health_frames.ts";
-import { ensurePortFree } from "../port_check.ts";
+import { ensurePortFree, portOpenError } from "../port_check.ts";
 
 export { HealthPortInUseError };
 export type { HealthAnswer, HealthSource };
@@ -214,17 +214,11 @@ export class HealthServer {
     try {
       listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
     } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new HealthPortInUseError(options.hostname, options.port, { cause: error });
-      }
-      // A missing --allow-net already says what and why in Deno's own words.
-      if (
-        error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied ||
-        !(error instanceof Error)
-      ) throw error;
-      throw new Error(
-        `Cannot open the health port ${options.port} on ${options.hostname}: ${error.message}`,
-        { cause: error },
+      throw portOpenError(
+        error,
+        "the health port",
+        options,
+        (cause) => new HealthPortInUseError(options.hostname, options.port, { cause }),
       );
     }
     const server = new HealthServer(listener, options, source);

@@ -12,13 +12,8 @@
  *
  * @module
  */
-import {
-  AssignerProtocol,
-  type GroupDescription,
-  Kafka,
-  type KafkaConfig,
-  logLevel,
-} from "kafkajs";
+import { AssignerProtocol, type GroupDescription, Kafka, logLevel } from "kafkajs";
+import type { KafkaSecurityOptions } from "./security.ts";
 import type { CentralPresence, CentralWatch, Clock, Logger } from "../../app/ports.ts";
 
 /** The original Central's consumer groups: `ev_central_ws_group_<epoch>`. */
@@ -27,11 +22,9 @@ export const DEFAULT_CENTRAL_GROUP_PREFIX = "ev_central_ws_group_";
 export const CENTRAL_CHECK_INTERVAL_MS = 5_000;
 
 /** How the watch reaches Kafka and what it looks for. */
-export interface CentralWatchSettings {
+export interface CentralWatchSettings extends KafkaSecurityOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  readonly ssl?: KafkaConfig["ssl"];
-  readonly sasl?: KafkaConfig["sasl"];
   /** Central's consumer groups start with this; empty: do not watch (Central always present). */
   readonly groupPrefix: string;
   /** The topic Central reads the engines' events from. */

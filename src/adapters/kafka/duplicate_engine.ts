@@ -20,7 +20,8 @@
  *
  * @module
  */
-import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel } from "kafkajs";
+import { type Admin, type Consumer, Kafka, logLevel } from "kafkajs";
+import type { KafkaSecurityOptions } from "./security.ts";
 import type { Clock, DuplicateWatch } from "../../app/ports.ts";
 import type { Logger } from "../logging.ts";
 
@@ -111,15 +112,11 @@ function printable(text: string): string {
 }
 
 /** How the watch reaches Kafka and what it watches. */
-export interface DuplicateEngineWatchSettings {
+export interface DuplicateEngineWatchSettings extends KafkaSecurityOptions {
   /** `host:port` of one or more brokers. */
   readonly brokers: readonly string[];
   /** The engine's Kafka client id; the watch adds `-watch`. */
   readonly clientId: string;
-  /** TLS, as for the engine's own connection. */
-  readonly ssl?: KafkaConfig["ssl"];
-  /** SASL, as for the engine's own connection. */
-  readonly sasl?: KafkaConfig["sasl"];
   /** The cp id this engine runs as. */
   readonly cpId: string;
   /** The topic the engine publishes on (and the watch reads back). */

@@ -39,7 +39,7 @@ import { PAGE_SCRIPT } from "./assets/page_script.ts";
 import { LiveFeed, type LiveFeedOptions } from "./feed.ts";
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./prometheus.ts";
 import { kafkaLink, pointRow } from "./rows.ts";
-import { ensurePortFree } from "../port_check.ts";
+import { ensurePortFree, portOpenError } from "../port_check.ts";
 
 /** The web panel's port could not be opened because something already uses it. */
 export class WebPortInUseError extends PortInUseError {
@@ -141,16 +141,11 @@ export class WebPanel implements PanelListener {
         onError: (error) => this.#failed(error),
       }, (request) => this.#handle(request));
     } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new WebPortInUseError(options.hostname, options.port, { cause: error });
-      }
-      if (
-        error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied ||
-        !(error instanceof Error)
-      ) throw error;
-      throw new Error(
-        `Cannot open the web panel's port ${options.port} on ${options.hostname}: ${error.message}`,
-        { cause: error },
+      throw portOpenError(
+        error,
+        "the web panel's port",
+        options,
+        (cause) => new WebPortInUseError(options.hostname, options.port, { cause }),
       );
     }
     this.hostname = this.#server.addr.hostname;
